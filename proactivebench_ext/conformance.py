@@ -49,6 +49,10 @@ def _same(ours: Any, golden: Any) -> bool:
 
 
 def _expect(where: str, ours: Any, golden: Any) -> None:
+    if isinstance(golden, dict) and isinstance(ours, dict) and ours.keys() == golden.keys():
+        for key in golden:  # name the first differing key, not the whole object
+            _expect(f"{where}.{key}", ours[key], golden[key])
+        return
     if not _same(ours, golden):
         raise Mismatch(f"{where}: expected {golden!r}, got {ours!r}")
 

@@ -11,6 +11,7 @@ episode ends as a failure and ``stats["error"]`` says why.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import random
@@ -75,6 +76,13 @@ class Episode:
         self._image_ids: list[int] = []
         self._actions: list[int] = []
         self._turn: Turn = self._build_turn()  # raises EpisodeFault; new_episode reports it
+
+    def fork(self) -> "Episode":
+        """An independent copy to explore answers on (states are immutable, histories are copied)."""
+        twin = copy.copy(self)
+        for name in ("history", "_answers", "_action_evaluations", "_category_evaluations", "_image_ids", "_actions"):
+            setattr(twin, name, list(getattr(self, name)))
+        return twin
 
     # -- observing ----------------------------------------------------------------------------
     def observe(self) -> Turn:
@@ -229,10 +237,10 @@ class Episode:
 
 
 def _match(text: str, correct: list[str], options: tuple[str, ...] | list[str], shift: int) -> Match:
-    missing = [item for item in correct if item not in options]
-    if missing:
-        raise EpisodeFault(f"accepted answers {missing} are not among the shown options")
-    return match_answer(text, correct, options, shift)
+    try:
+        return match_answer(text, correct, options, shift)
+    except ValueError:  # an accepted answer that is not shown: the reference's letter lookup raised
+        raise EpisodeFault(f"accepted answers {correct} are not all among the shown options {list(options)}") from None
 
 
 def _check_types(scenario: Scenario, entry: Mapping[str, Any]) -> None:

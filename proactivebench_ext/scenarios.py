@@ -119,6 +119,8 @@ class Scenario:
     image_id_digits: ClassVar[int] = 0  # zero padding of ``{image}``; 0 = raw id
     last_turn_categories_only: ClassVar[bool] = False  # MVP-N, IN-C, QD: no request left to make
     random_stops_at_edges: ClassVar[bool] = False  # CIT: in random mode a move off the video stops
+    # What an oracle aims for: the reference frame (videos, ROD) or the last request accepted.
+    oracle_goal: ClassVar[str] = "exhaust"
 
     @property
     def texts(self) -> ScenarioTexts:
@@ -222,6 +224,7 @@ class RealisticOcclusion(Scenario):
     """ROD: an occluder in front of an object; move it left or right (frames wrap around)."""
 
     acronym = "ROD"
+    oracle_goal = "reference_frame"
     action_space = (STOP, LEFT, RIGHT)
 
     def image_path(self, sample: Sample, state: State, *, reference: bool) -> str:
@@ -247,6 +250,7 @@ class VideoOcclusion(Scenario):
     """VSOD: a passer-by hides the subject of a video; wait or rewind (frames wrap around)."""
 
     acronym = "VSOD"
+    oracle_goal = "reference_frame"
     action_space = (STOP, REWIND, FORWARD)
     image_id_digits = 4
 
@@ -353,6 +357,7 @@ class HowToVideo(Scenario):
     """CIT: a how-to video frame; wait or rewind by ``step_size`` frames, no wrap-around."""
 
     acronym = "CIT"
+    oracle_goal = "reference_frame"
     action_space = (STOP, REWIND, FORWARD)
     random_stops_at_edges = True
 
