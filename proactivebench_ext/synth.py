@@ -387,18 +387,19 @@ def make_qd(rng: random.Random, sample_id: int) -> SynthSample:
         "categories": _categories(rng, shape, sorted(SHAPES)),
         "answer": shape,
     }
-    jitter = [(rng.uniform(-2, 2), rng.uniform(-2, 2)) for _ in SHAPES[shape]]
-    points = [(x + dx, y + dy) for (x, y), (dx, dy) in zip(_outline(shape, (16, 16, 96, 96)), jitter)]
-    closed = points + points[:1]
-    start = rng.randrange(len(points))
-    closed = closed[start:] + closed[1:start + 1]  # start the pen at a random corner
-    segments = len(closed) - 1
+    corners = [(x + rng.uniform(-2, 2), y + rng.uniform(-2, 2)) for x, y in _outline(shape, (16, 16, 96, 96))]
+    start = rng.randrange(len(corners))
+    corners = corners[start:] + corners[:start]  # the pen starts at a random corner
+    path = []  # the closed outline, each edge split in two so every frame adds at least one stroke
+    for (xa, ya), (xb, yb) in zip(corners, corners[1:] + corners[:1]):
+        path += [(xa, ya), ((xa + xb) / 2, (ya + yb) / 2)]
+    path.append(corners[0])
+    segments = len(path) - 1
     images = {}
     for frame in range(count):
+        drawn = math.ceil(segments * (frame + 1) / count)
         image = Image.new("RGB", (112, 112), (255, 255, 255))
-        drawn = max(1, round(segments * (frame + 1) / count)) if frame < count - 1 else segments
-        drawn = min(drawn, segments if frame == count - 1 else max(1, segments * (frame + 1) // (count + 1)))
-        ImageDraw.Draw(image).line(closed[: drawn + 1], fill=(0, 0, 0), width=3, joint="curve")
+        ImageDraw.Draw(image).line(path[: drawn + 1], fill=(0, 0, 0), width=3, joint="curve")
         images[template.format(image=str(frame).zfill(4))] = image
     return SynthSample(entry, images)
 
@@ -443,12 +444,10 @@ def make_cit(rng: random.Random, sample_id: int) -> SynthSample:
 # -- COCO ---------------------------------------------------------------------------------------
 
 
-def _axis_layout(rng: random.Random, low: int, high: int, steps: int, margin: int) -> tuple[int, int]:
-    """Step and inner edge for widening one side: ``steps`` steps take the edge from inside the
-    object (about its middle) to ``margin`` pixels past it."""
-    extent = high - low
-    step = max(2, math.ceil((margin + extent // 2) / max(1, steps - 1)))
-    return step, step * steps
+def _axis_step(extent: int, steps: int, margin: int) -> int:
+    """Step that takes a crop edge from about the object's middle (first turn) to ``margin``
+    pixels past the object after the last of ``steps`` widenings."""
+    return max(2, math.ceil((margin + extent // 2) / max(1, steps - 1)))
 
 
 def make_coco(rng: random.Random, sample_id: int, direction: str) -> SynthSample:
@@ -478,17 +477,17 @@ def make_coco(rng: random.Random, sample_id: int, direction: str) -> SynthSample
     else:
         box = [obj[0] - margin, obj[1] - margin, obj[2] + margin, obj[3] + margin]  # the widest crop
         if "left" in direction or "right" in direction:
-            h_step, reach = _axis_layout(rng, obj[0], obj[2], granularity, margin)
-            if "left" in direction:
-                box[0] = obj[0] - margin + reach - 0  # stored edge: the widest edge moved back in
+            h_step = _axis_step(size, granularity, margin)
+            if "left" in direction:  # stored edge: the widest edge moved back in by all the steps
+                box[0] += h_step * granularity
             else:
-                box[2] = obj[2] + margin - reach
+                box[2] -= h_step * granularity
         if "up" in direction or "down" in direction:
-            v_step, reach = _axis_layout(rng, obj[1], obj[3], granularity, margin)
+            v_step = _axis_step(size, granularity, margin)
             if "up" in direction:
-                box[1] = obj[1] - margin + reach
+                box[1] += v_step * granularity
             else:
-                box[3] = obj[3] + margin - reach
+                box[3] -= v_step * granularity
         crop = {"top": box[1], "left": box[0], "height": box[3], "width": box[2]}
         widest = (box[0] - (h_step * granularity if "left" in direction else 0),
                   box[1] - (v_step * granularity if "up" in direction else 0),

@@ -1,0 +1,216 @@
+"""``python -m proactivebench_ext check-data DIR``: is this data directory usable, and if not, why?
+
+Checks what an evaluation would hit, before a long model run hits it: every test-set row parses
+and starts an episode, and every image any turn may show (in default and in reference mode)
+exists and decodes. Each problem names the file, the line or sample id, and the fix; the exit
+status is non-zero when there is any.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence, TextIO
+
+from PIL import Image
+
+from .constants import load_benchmark
+from .data import POINT_AT_LOCAL_COPY, acronym_of, dataset_name, iter_jsonl, jsonl_path, test_ids, is_dropped
+
+ReachableImages = Callable[..., list[str]]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the data: where, what, and how to fix it."""
+
+    location: str  # file, or file:line
+    message: str
+    fix: str
+    sample_id: Any = None
+
+    def __str__(self) -> str:
+        sample = f" (sample {self.sample_id!r})" if self.sample_id is not None else ""
+        return f"{self.location}{sample}: {self.message}\n    fix: {self.fix}"
+
+
+@dataclass
+class ScenarioReport:
+    acronym: str
+    samples: int = 0
+    images_checked: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+
+def check_image(path: Path, *, decode: bool = True) -> str | None:
+    """Why the image at ``path`` cannot be shown, or None when it can."""
+    if not path.is_file():
+        return "missing"
+    try:
+        with Image.open(path) as image:
+            if decode:
+                image.load()  # a truncated file fails only when its pixels are read
+    except (OSError, SyntaxError, ValueError) as error:
+        return f"cannot be decoded ({type(error).__name__}: {error})"
+    return None
+
+
+def _explore_images(scenario: str, entry: dict, *, reference: bool = False) -> list[str]:
+    """Every image a turn may show: all accepted requests explored from the first turn.
+
+    Stands in for ``engine.reachable_images`` when the engine does not provide it.
+    """
+    from .engine import new_episode
+
+    start = new_episode(scenario, entry, reference=reference)
+    seen_states, images, stack = {start.state}, [], [start]
+    while stack:
+        episode = stack.pop()
+        path = episode.observe().relative_image_path
+        if path not in images:
+            images.append(path)
+        for option in episode.correct_now()[0]:
+            child = episode.fork()
+            child.answer(option)
+            if not child.done and child.state not in seen_states:
+                seen_states.add(child.state)
+                stack.append(child)
+    return images
+
+
+def _reachable_images() -> ReachableImages:
+    from . import engine
+
+    return getattr(engine, "reachable_images", _explore_images)
+
+
+def _missing_image_fix(data_dir: Path, dataset: str, relative: str) -> str:
+    archive = data_dir / f"{dataset}.zip"
+    if archive.is_file() and not (data_dir / relative.split("/")[0]).is_dir():
+        return f"unzip {archive} in place (`cd {data_dir} && unzip {archive.name}`)"
+    return f"extract {dataset}.zip into {data_dir} so that {relative} exists, or re-download the dataset; {POINT_AT_LOCAL_COPY}"
+
+
+def check_scenario(scenario: str, data_dir: Path, *, decode: bool = True,
+                   progress: Callable[[str], None] | None = None) -> ScenarioReport:
+    """Check one scenario's JSONL and the images its test-set rows can show."""
+    from .engine import InvalidEntryError, new_episode
+
+    acronym, dataset = acronym_of(scenario), dataset_name(scenario)
+    report = ScenarioReport(acronym)
+    path = jsonl_path(dataset, data_dir)
+    if not path.is_file():
+        report.problems.append(Problem(str(path), f"missing: no {path.name} for {acronym}",
+                                       f"copy {path.name} from the dataset's test/ folder into {data_dir}; {POINT_AT_LOCAL_COPY}"))
+        return report
+    reachable_images = _reachable_images()
+    ids, first_line, checked = test_ids(dataset), {}, set()
+    for row in iter_jsonl(path):
+        where = f"{path}:{row.line}"
+        if row.entry is None:
+            report.problems.append(Problem(where, row.error or "unreadable", f"repair line {row.line} or re-download {path.name}"))
+            continue
+        entry = row.entry
+        if "id" not in entry:
+            report.problems.append(Problem(where, "row has no 'id' field", "add the sample id or re-download the file"))
+            continue
+        sample_id = entry["id"]
+        if is_dropped(entry) or sample_id not in ids:
+            continue
+        if sample_id in first_line:
+            report.problems.append(Problem(where, f"id {sample_id!r} repeats line {first_line[sample_id]}",
+                                           "remove the duplicate row", sample_id))
+            continue
+        first_line[sample_id] = row.line
+        report.samples += 1
+        try:
+            new_episode(acronym, entry, data_dir).observe()
+            relatives = [rel for reference in (False, True) for rel in reachable_images(acronym, entry, reference=reference)]
+        except InvalidEntryError as error:
+            report.problems.append(Problem(where, f"cannot be played: {error}",
+                                           f"correct the row's {error.field!r} field (see the released JSONL for its format)", sample_id))
+            continue
+        except Exception as error:  # a malformed row must not stop the check of the others
+            report.problems.append(Problem(where, f"cannot be played ({type(error).__name__}: {error})",
+                                           "compare the row with the released JSONL and correct it", sample_id))
+            continue
+        for relative in relatives:
+            if relative in checked:
+                continue
+            checked.add(relative)
+            report.images_checked += 1
+            reason = check_image(data_dir / relative, decode=decode)
+            if reason == "missing":
+                report.problems.append(Problem(where, f"image {relative} is missing", _missing_image_fix(data_dir, dataset, relative), sample_id))
+            elif reason is not None:
+                report.problems.append(Problem(where, f"image {relative} {reason}",
+                                               f"the file is damaged: re-extract {dataset}.zip or re-download it", sample_id))
+        if progress is not None and report.samples % 100 == 0:
+            progress(f"{acronym}: {report.samples} samples, {report.images_checked} images")
+    return report
+
+
+def check_data_dir(data_dir: str | os.PathLike[str], scenarios: Iterable[str] | None = None, *,
+                   decode: bool = True, progress: Callable[[str], None] | None = None) -> list[ScenarioReport]:
+    """Check every scenario (or those named) of ``data_dir``; one report each, in paper order."""
+    names = list(scenarios) if scenarios else list(load_benchmark().datasets.values())
+    return [check_scenario(name, Path(data_dir), decode=decode, progress=progress) for name in names]
+
+
+def format_table(reports: Sequence[ScenarioReport]) -> str:
+    header = ("scenario", "samples", "images checked", "problems")
+    rows = [(r.acronym, str(r.samples), str(r.images_checked), str(len(r.problems))) for r in reports]
+    rows.append(("total", str(sum(r.samples for r in reports)), str(sum(r.images_checked for r in reports)),
+                 str(sum(len(r.problems) for r in reports))))
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
+    line = lambda row: "  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row))  # noqa: E731
+    return "\n".join([line(header), "  ".join("-" * w for w in widths), *map(line, rows)])
+
+
+def _stderr_progress(stream: TextIO) -> Callable[[str], None]:
+    return lambda message: print(message, file=stream, flush=True)
+
+
+def _parse_scenarios(values: Sequence[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    for name in names:
+        dataset_name(name)  # KeyError naming the known scenarios
+    return names
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point: prints problems and a per-scenario table; returns 1 on any problem."""
+    parser = argparse.ArgumentParser(prog="python -m proactivebench_ext check-data",
+                                     description="Validate a ProactiveBench data directory (the released test/ folder or a synthetic set).")
+    parser.add_argument("data_dir", type=Path, help="folder holding the <Dataset>_preprocessed.jsonl files and extracted images")
+    parser.add_argument("--scenarios", action="append", metavar="NAMES",
+                        help="comma-separated acronyms or dataset names to check (default: all seven)")
+    parser.add_argument("--quick", action="store_true", help="check that images exist and have a valid header, without decoding them")
+    parser.add_argument("--max-problems", type=int, default=20, metavar="N", help="problems listed per scenario (default 20)")
+    args = parser.parse_args(argv)
+    try:
+        scenarios = _parse_scenarios(args.scenarios)
+    except KeyError as error:
+        parser.error(str(error.args[0]))
+    if not args.data_dir.is_dir():
+        print(f"error: {args.data_dir} is not a directory; {POINT_AT_LOCAL_COPY}", file=sys.stderr)
+        return 2
+    reports = check_data_dir(args.data_dir, scenarios, decode=not args.quick, progress=_stderr_progress(sys.stderr))
+    for report in reports:
+        for problem in report.problems[: args.max_problems]:
+            print(f"[{report.acronym}] {problem}")
+        if len(report.problems) > args.max_problems:
+            print(f"[{report.acronym}] ... and {len(report.problems) - args.max_problems} more problems")
+    print(format_table(reports))
+    failed = sum(len(report.problems) for report in reports)
+    print(f"{failed} problem(s) found in {args.data_dir}" if failed else f"{args.data_dir} is complete and playable")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
