@@ -24,7 +24,11 @@ class ShownTurn(Protocol):
 
 
 def resize_short_edge(image: Image.Image, short_edge: int) -> Image.Image:
-    """Scale so the shorter side is ``short_edge``, exactly as the reference does (history/ICL runs)."""
+    """Scale so the shorter side is ``short_edge``, exactly as the reference does (history/ICL runs).
+
+    Kept bit-for-bit, including ``int()`` truncation that can leave the short side one pixel short
+    (97 px -> 223 for 224): resized inputs must match the paper's runs.
+    """
     if short_edge <= 0:
         raise ValueError(f"short_edge must be positive, got {short_edge}")
     width, height = image.size

@@ -323,9 +323,9 @@ def _corrupt(image: Image.Image, corruption: str, level: int, rng: random.Random
         return image
     k = level - 1
     if corruption == "gaussian_blur":
-        return image.filter(ImageFilter.GaussianBlur((1.5, 2.5, 3.5, 5.0, 7.0)[k]))
+        return image.filter(ImageFilter.GaussianBlur((2.0, 3.5, 5.0, 7.0, 10.0)[k]))
     if corruption == "gaussian_noise":
-        noise = np.random.default_rng(rng.getrandbits(32)).normal(0, (20, 35, 55, 75, 100)[k], (image.height, image.width, 3))
+        noise = np.random.default_rng(rng.getrandbits(32)).normal(0, (40, 70, 100, 140, 190)[k], (image.height, image.width, 3))
         return Image.fromarray(np.clip(np.asarray(image, dtype=np.float64) + noise, 0, 255).astype(np.uint8))
     if corruption == "pixelate":
         factor = (3, 5, 7, 10, 14)[k]
@@ -334,7 +334,7 @@ def _corrupt(image: Image.Image, corruption: str, level: int, rng: random.Random
     if corruption == "contrast":
         return ImageEnhance.Contrast(image).enhance((0.5, 0.35, 0.22, 0.12, 0.06)[k])
     if corruption == "brightness":
-        return ImageEnhance.Brightness(image).enhance((1.5, 1.9, 2.4, 3.0, 3.8)[k])
+        return ImageEnhance.Brightness(image).enhance((1.6, 2.2, 2.8, 3.6, 4.5)[k])
     if corruption == "saturate":
         return ImageEnhance.Color(image).enhance((3.0, 5.0, 8.0, 12.0, 18.0)[k]).filter(ImageFilter.GaussianBlur(level * 0.6))
     if corruption == "jpeg_compression":
@@ -363,7 +363,7 @@ def make_inc(rng: random.Random, sample_id: int) -> SynthSample:
         "quality_answer": INC_FIXES[corruption],
     }
     clean = _background((112, 112), rng)
-    _draw_shape(ImageDraw.Draw(clean), shape, (30, 22, 82, 74), _color(rng))
+    _draw_shape(ImageDraw.Draw(clean), shape, (36, 28, 76, 68), _color(rng))
     images = {template.format(level=level): _corrupt(clean, corruption, level, rng) for level in range(6)}
     return SynthSample(entry, images)
 
@@ -630,12 +630,12 @@ def generate_scenario(out: Path, acronym: str, *, per_scenario: int, seed: int) 
     layout = plan(acronym, per_scenario)
     makers = [(_coco_maker(index) if acronym == "COCO" else MAKERS[acronym], sample_id)
               for index, sample_id in enumerate(layout.test_ids)]
-    entries = _write_samples(out, (maker(_rng(seed, acronym, sample_id), sample_id) for maker, sample_id in makers))
-    entries += _write_samples(out, (make_vsod_weak(_rng(seed, acronym, sample_id, "dropped"), sample_id)
-                                    for sample_id in layout.dropped_ids))
-    for source, extra_id in zip(entries, layout.extra_ids):  # share the images of a test row
-        entries.append({**source, "id": extra_id})
-    rows = sorted(entries, key=lambda entry: entry["id"])
+    tests = _write_samples(out, (maker(_rng(seed, acronym, sample_id), sample_id) for maker, sample_id in makers))
+    dropped = _write_samples(out, (make_vsod_weak(_rng(seed, acronym, sample_id, "dropped"), sample_id)
+                                   for sample_id in layout.dropped_ids))
+    extra = [{**tests[index % len(tests)], "id": extra_id}  # they share the images of a test row
+             for index, extra_id in enumerate(layout.extra_ids)]
+    rows = sorted(tests + dropped + extra, key=lambda entry: entry["id"])
     assert sum(1 for row in rows if is_dropped(row)) == len(layout.dropped_ids)
     text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     (out / load_benchmark().jsonl_name.format(dataset=layout.dataset)).write_text(text, encoding="utf-8")
