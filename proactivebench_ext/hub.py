@@ -187,6 +187,7 @@ def download_test_data(
     A damaged archive is downloaded again once before giving up.
     """
     datasets = sorted({dataset_name(name) for name in scenarios}) if scenarios else list(load_benchmark().datasets)
+    endpoint = endpoint or os.environ.get("HF_ENDPOINT") or None  # read now, not at hub-client import
     root_base = Path(extract_root) if extract_root is not None else default_extract_root(cache_dir)
     data_dir: Path | None = None
     for dataset in datasets:
