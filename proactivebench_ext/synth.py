@@ -334,9 +334,9 @@ def _corrupt(image: Image.Image, corruption: str, level: int, rng: random.Random
     if corruption == "contrast":
         return ImageEnhance.Contrast(image).enhance((0.5, 0.35, 0.22, 0.12, 0.06)[k])
     if corruption == "brightness":
-        return ImageEnhance.Brightness(image).enhance((1.6, 2.2, 2.8, 3.6, 4.5)[k])
+        return ImageEnhance.Brightness(image).enhance((1.8, 2.6, 3.5, 4.6, 6.0)[k])
     if corruption == "saturate":
-        return ImageEnhance.Color(image).enhance((3.0, 5.0, 8.0, 12.0, 18.0)[k]).filter(ImageFilter.GaussianBlur(level * 0.6))
+        return ImageEnhance.Color(image).enhance((4.0, 8.0, 14.0, 22.0, 32.0)[k]).filter(ImageFilter.GaussianBlur(level * 1.3))
     if corruption == "jpeg_compression":
         buffer = io.BytesIO()
         image.save(buffer, "JPEG", quality=(12, 8, 5, 3, 1)[k])
