@@ -150,6 +150,9 @@ def check_scenario(scenario: str, data_dir: Path, *, decode: bool = True,
                                                f"the file is damaged: re-extract {dataset}.zip or re-download it", sample_id))
         if progress is not None and report.samples % 100 == 0:
             progress(f"{acronym}: {report.samples} samples, {report.images_checked} images")
+    if not report.samples and not report.problems:
+        report.problems.append(Problem(str(path), f"no row belongs to the {acronym} test set (ids of filter_ids)",
+                                       f"this is not the released {path.name}: re-download it"))
     return report
 
 

@@ -6,6 +6,8 @@ the ``test/`` folder of ``tdemin16/ProactiveBench``). ``hf_hub_download`` keeps 
 folder beside the hub cache. Extraction goes to a temporary folder that is renamed into place and
 a completion marker is written last, so an interrupted run leaves nothing that looks finished and
 the next run simply redoes that dataset. CRCs are checked while extracting and sizes after it.
+The hub client's own settings apply: ``HF_ENDPOINT`` (mirrors), ``HF_HUB_CACHE``/``HF_HOME``,
+``HF_HUB_OFFLINE`` (use what is cached) and ``HF_TOKEN``.
 """
 
 from __future__ import annotations

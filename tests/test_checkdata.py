@@ -142,6 +142,13 @@ def test_truncated_image(data, capsys, acronym, suffix):
     assert check_image(image, decode=False) is None, "--quick reads headers only"
 
 
+def test_a_file_without_test_rows_is_flagged(data, capsys):
+    path = jsonl_path("CIT", data)
+    path.write_text('{"id": 100000, "prompt": "not a test sample"}\n')
+    status, out, _ = _run(capsys, str(data), "--scenarios", "CIT")
+    assert status == 1 and "no row belongs to the CIT test set" in out and "re-download" in out
+
+
 def test_not_a_directory(tmp_path, capsys):
     status, _, err = _run(capsys, str(tmp_path / "nope"))
     assert status == 2 and "not a directory" in err
