@@ -1,0 +1,62 @@
+"""The one thing setup.cfg cannot say: install ``proactivebench_ext_hook.pth`` into site-packages.
+
+setuptools puts ``data_files`` under ``sys.prefix``, where Python never reads ``.pth`` files, so the
+file is added at the wheel root instead, for both ``pip install .`` (build_py) and
+``pip install -e .`` (editable_wheel, PEP 660). Everything else lives in setup.cfg.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import zipfile
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+from setuptools.command.editable_wheel import editable_wheel
+
+PTH = "proactivebench_ext_hook.pth"
+HERE = Path(__file__).resolve().parent
+
+
+class BuildPyWithPth(build_py):
+    """Regular wheels: a file at the root of build_lib ends up at the root of site-packages."""
+
+    def run(self) -> None:
+        super().run()
+        if not self.editable_mode:
+            self.copy_file(str(HERE / PTH), os.path.join(self.build_lib, PTH))
+
+    def get_outputs(self, include_bytecode: bool = True) -> list[str]:
+        outputs = super().get_outputs(include_bytecode)
+        return outputs if self.editable_mode else [*outputs, os.path.join(self.build_lib, PTH)]
+
+
+class EditableWheelWithPth(editable_wheel):
+    """Editable wheels are assembled from the project tree, not build_lib: add the file afterwards."""
+
+    def run(self) -> None:
+        super().run()
+        wheels = sorted(Path(self.dist_dir).glob("*.editable-*.whl"), key=lambda path: path.stat().st_mtime)
+        if not wheels:
+            raise RuntimeError(f"no editable wheel found in {self.dist_dir} to add {PTH} to")
+        add_to_wheel(wheels[-1], PTH, (HERE / PTH).read_bytes())
+
+
+def add_to_wheel(wheel: Path, name: str, data: bytes) -> None:
+    """Rewrite ``wheel`` with ``name`` added at its root and listed in its RECORD."""
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    rewritten = wheel.with_suffix(".tmp")
+    with zipfile.ZipFile(wheel) as source, zipfile.ZipFile(rewritten, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            content = source.read(item.filename)
+            if item.filename.endswith(".dist-info/RECORD"):
+                content += f"{name},sha256={digest},{len(data)}\n".encode()
+            target.writestr(item, content)
+        target.writestr(name, data)
+    rewritten.replace(wheel)
+
+
+setup(cmdclass={"build_py": BuildPyWithPth, "editable_wheel": EditableWheelWithPth})
