@@ -20,7 +20,6 @@ from PIL import Image
 from .constants import load_benchmark
 from .data import POINT_AT_LOCAL_COPY, acronym_of, dataset_name, iter_jsonl, jsonl_path, test_ids, is_dropped
 
-ReachableImages = Callable[..., list[str]]
 
 
 @dataclass(frozen=True)
@@ -58,35 +57,6 @@ def check_image(path: Path, *, decode: bool = True) -> str | None:
     return None
 
 
-def _explore_images(scenario: str, entry: dict, *, reference: bool = False) -> list[str]:
-    """Every image a turn may show: all accepted requests explored from the first turn.
-
-    Stands in for ``engine.reachable_images`` when the engine does not provide it.
-    """
-    from .engine import new_episode
-
-    start = new_episode(scenario, entry, reference=reference)
-    seen_states, images, stack = {start.state}, [], [start]
-    while stack:
-        episode = stack.pop()
-        path = episode.observe().relative_image_path
-        if path not in images:
-            images.append(path)
-        for option in episode.correct_now()[0]:
-            child = episode.fork()
-            child.answer(option)
-            if not child.done and child.state not in seen_states:
-                seen_states.add(child.state)
-                stack.append(child)
-    return images
-
-
-def _reachable_images() -> ReachableImages:
-    from . import engine
-
-    return getattr(engine, "reachable_images", _explore_images)
-
-
 def _missing_image_fix(data_dir: Path, dataset: str, relative: str) -> str:
     archive = data_dir / f"{dataset}.zip"
     if archive.is_file() and not (data_dir / relative.split("/")[0]).is_dir():
@@ -97,7 +67,7 @@ def _missing_image_fix(data_dir: Path, dataset: str, relative: str) -> str:
 def check_scenario(scenario: str, data_dir: Path, *, decode: bool = True,
                    progress: Callable[[str], None] | None = None) -> ScenarioReport:
     """Check one scenario's JSONL and the images its test-set rows can show."""
-    from .engine import InvalidEntryError, new_episode
+    from .engine import InvalidEntryError, new_episode, reachable_images
 
     acronym, dataset = acronym_of(scenario), dataset_name(scenario)
     report = ScenarioReport(acronym)
@@ -106,7 +76,6 @@ def check_scenario(scenario: str, data_dir: Path, *, decode: bool = True,
         report.problems.append(Problem(str(path), f"missing: no {path.name} for {acronym}",
                                        f"copy {path.name} from the dataset's test/ folder into {data_dir}; {POINT_AT_LOCAL_COPY}"))
         return report
-    reachable_images = _reachable_images()
     ids, first_line, checked = test_ids(dataset), {}, set()
     for row in iter_jsonl(path):
         where = f"{path}:{row.line}"

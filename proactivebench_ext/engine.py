@@ -24,7 +24,7 @@ from .scenarios import (
     Box, EpisodeFault, InvalidEntryError, Sample, Scenario, State, resolve_scenario,
 )
 
-__all__ = ["Turn", "Outcome", "Episode", "new_episode", "InvalidEntryError"]
+__all__ = ["Turn", "Outcome", "Episode", "new_episode", "reachable_images", "InvalidEntryError"]
 
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "image_template": str, "first_image": int, "num_images": int, "reference_image": int,
@@ -272,3 +272,25 @@ def new_episode(scenario: str | Scenario, entry: Mapping[str, Any], data_dir: st
         return Episode(rules, sample, os.fspath(data_dir), hint=hint, reference=reference, random_actions=random_actions)
     except EpisodeFault as fault:
         raise InvalidEntryError(rules.dataset, sample.id, fault.field, str(fault)) from None
+
+
+def reachable_images(scenario: str | Scenario, entry: Mapping[str, Any], *, reference: bool = False) -> list[str]:
+    """Every relative image path a turn of ``entry`` may show, in discovery order.
+
+    Explores every accepted request from the first turn on (states are deduplicated), so it is
+    exact by construction rather than a second copy of each scenario's image rules.
+    """
+    start = new_episode(scenario, entry, reference=reference)
+    seen, images, stack = {start.state}, [], [start]
+    while stack:
+        episode = stack.pop()
+        path = episode.observe().relative_image_path
+        if path not in images:
+            images.append(path)
+        for option in episode.correct_now()[0]:
+            child = episode.fork()
+            child.answer(option)
+            if not child.done and child.state not in seen:
+                seen.add(child.state)
+                stack.append(child)
+    return images
