@@ -1,8 +1,11 @@
-"""The one thing setup.cfg cannot say: install ``proactivebench_ext_hook.pth`` into site-packages.
+"""What setup.cfg cannot say; everything else lives there.
 
-setuptools puts ``data_files`` under ``sys.prefix``, where Python never reads ``.pth`` files, so the
-file is added at the wheel root instead, for both ``pip install .`` (build_py) and
-``pip install -e .`` (editable_wheel, PEP 660). Everything else lives in setup.cfg.
+1. Packages: ``proactivebench_ext`` and its subpackages (as ``find:`` would) plus every folder of
+   the repository's ``tasks/`` mapped to ``proactivebench_ext.tasks.*``. ``find:`` cannot map a
+   folder outside the package, and a hand-kept list silently drops new task folders from wheels.
+2. ``proactivebench_ext_hook.pth`` in site-packages: setuptools puts ``data_files`` under
+   ``sys.prefix``, where Python never reads ``.pth`` files, so the file goes to the wheel root, for
+   both ``pip install .`` (build_py) and ``pip install -e .`` (editable_wheel, PEP 660).
 """
 
 from __future__ import annotations
@@ -13,12 +16,20 @@ import os
 import zipfile
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 from setuptools.command.editable_wheel import editable_wheel
 
 PTH = "proactivebench_ext_hook.pth"
 HERE = Path(__file__).resolve().parent
+TASKS = "tasks"
+
+
+def packages() -> list[str]:
+    found = find_packages(where=str(HERE), include=["proactivebench_ext", "proactivebench_ext.*"])
+    root = HERE / TASKS
+    folders = [root, *(path for path in sorted(root.rglob("*")) if path.is_dir() and path.name != "__pycache__")]
+    return [*found, *(".".join(("proactivebench_ext.tasks", *folder.relative_to(root).parts)) for folder in folders)]
 
 
 class BuildPyWithPth(build_py):
@@ -59,4 +70,5 @@ def add_to_wheel(wheel: Path, name: str, data: bytes) -> None:
     rewritten.replace(wheel)
 
 
-setup(cmdclass={"build_py": BuildPyWithPth, "editable_wheel": EditableWheelWithPth})
+setup(packages=packages(), package_dir={"proactivebench_ext.tasks": TASKS},
+      cmdclass={"build_py": BuildPyWithPth, "editable_wheel": EditableWheelWithPth})

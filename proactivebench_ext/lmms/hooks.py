@@ -42,8 +42,10 @@ def refuse_unsafe_caching(argv: Sequence[str]) -> None:
     would replay the first round's answer. ``--cache_requests`` pickles requests and loses the
     per-round hook. Checked on the command line because the hooks cannot see lmms-eval's options.
     """
-    for arg in argv:
-        flag, _, value = arg.partition("=")
+    for position, arg in enumerate(argv):
+        flag, equals, value = arg.partition("=")
+        if not equals:
+            value = argv[position + 1] if position + 1 < len(argv) else ""
         if flag == "--use_cache":
             raise UnsupportedOptionError(
                 "ProactiveBench tasks cannot run with --use_cache: lmms-eval's response cache keys "
@@ -192,23 +194,38 @@ def doc_to_text(doc: Doc, lmms_eval_specific_kwargs: Mapping[str, Any] | None = 
     return [load_turn_image(turn)], turn.mcqa_prompt, False, None, info
 
 
+def scored_record(doc: Doc, answers: Sequence[Any]) -> dict[str, Any]:
+    """Score ``answers`` by replaying them on the doc's episode (never trusting a stated verdict)."""
+    episode = replay(doc, answers)
+    if len(episode.history) < len(answers):
+        return episode_record(doc, episode, error=f"{len(answers)} answers for an episode that ended after "
+                                                  f"{len(episode.history)} turns")
+    if not episode.done:
+        return episode_record(doc, episode, error=f"{MAX_STEPS_ERROR}: the runner stopped after {len(answers)} "
+                                                  "turns, before the episode ended; raise max_agentic_steps")
+    return episode_record(doc, episode)
+
+
 def record_from_response(doc: Doc, response: Any) -> dict[str, Any]:
-    """The episode record behind a final response, rebuilding it when the runner cut the episode."""
+    """The scored episode behind a run's final response.
+
+    The final response is normally our record, whose answers are replayed; when lmms-eval's runner
+    cut the episode (``max_agentic_steps``), it is the runner's fallback JSON, whose ``trace``
+    holds the answers. A model's own text can become the final response only when the runner cut
+    the episode, so nothing in it is taken as a verdict.
+    """
     try:
         payload = json.loads(response) if isinstance(response, str) else None
     except json.JSONDecodeError:
         payload = None
-    if isinstance(payload, dict) and payload.get("format") == RECORD_FORMAT:
-        return payload
+    if isinstance(payload, dict) and payload.get("format") == RECORD_FORMAT and isinstance(payload.get("turns"), list):
+        return scored_record(doc, [turn.get("answer", "") if isinstance(turn, dict) else "" for turn in payload["turns"]])
     if isinstance(payload, dict) and payload.get("error") == MAX_STEPS_ERROR and isinstance(payload.get("trace"), list):
-        episode = replay(doc, payload["trace"])
-        if episode.done:
-            return episode_record(doc, episode)
-        return episode_record(doc, episode, error=f"{MAX_STEPS_ERROR}: the runner stopped after {len(episode.history)} "
-                                                  "turns, before the episode ended; raise max_agentic_steps")
+        return scored_record(doc, payload["trace"])
     return episode_record(doc, episode_from_doc(doc),
                           error="the final response is not a ProactiveBench episode record; run the task with "
-                                "lmms-eval's agentic runner (output_type generate_until_agentic)")
+                                "lmms-eval's agentic runner (output_type generate_until_agentic) and enough "
+                                "max_agentic_steps")
 
 
 def process_results(doc: Doc, results: Sequence[Any]) -> dict[str, float]:
