@@ -21,6 +21,7 @@ from ..data import DataError, load_test_set, resolve_data_dir
 from ..engine import Episode
 from ..images import load_turn_image
 from ..scenarios import InvalidEntryError, resolve_scenario
+from . import lockstep
 from .variants import MAX_AGENTIC_STEPS, get_variant
 
 RECORD_FORMAT = "proactivebench_episode/1"
@@ -34,23 +35,26 @@ class UnsupportedOptionError(RuntimeError):
 
 
 # -- docs --------------------------------------------------------------------------------------
-def refuse_unsafe_caching(argv: Sequence[str]) -> None:
-    """Refuse lmms-eval's caches, which cannot tell the rounds of one episode apart.
+def refuse_unsafe_caching(argv: Sequence[str], *, allow_response_cache: bool = False) -> None:
+    """Refuse lmms-eval's caches where they cannot tell the rounds of one episode apart.
 
     ``--use_cache`` keys a response by (task, doc, prompt text) without the image, and every
-    round of the agentic runner has idx 0: rounds with the same prompt (most ROD/VSOD turns)
-    would replay the first round's answer. ``--cache_requests`` pickles requests and loses the
-    per-round hook. Checked on the command line because the hooks cannot see lmms-eval's options.
+    round of lmms-eval's own agentic runner has idx 0: rounds with the same prompt (most ROD/VSOD
+    turns) would replay the first round's answer. Our lockstep driver keys each round by its
+    images, so ``allow_response_cache`` is set when it is in place. ``--cache_requests`` pickles
+    requests and loses the per-round hook. Checked on the command line because the hooks cannot
+    see lmms-eval's options.
     """
     for position, arg in enumerate(argv):
         flag, equals, value = arg.partition("=")
         if not equals:
             value = argv[position + 1] if position + 1 < len(argv) else ""
-        if flag == "--use_cache":
+        if flag == "--use_cache" and not allow_response_cache:
             raise UnsupportedOptionError(
                 "ProactiveBench tasks cannot run with --use_cache: lmms-eval's response cache keys "
                 "agentic rounds by prompt text without the image, so two turns of one episode with the "
-                "same question would share one answer. Drop --use_cache.")
+                "same question would share one answer. Drop --use_cache, or leave the lockstep driver on "
+                "(unset PROACTIVEBENCH_LOCKSTEP), which keys each round by its images.")
         if flag == "--cache_requests" and value != "delete":
             raise UnsupportedOptionError(
                 "ProactiveBench tasks cannot run with --cache_requests: the cached requests lose the "
@@ -96,7 +100,8 @@ def process_docs(dataset: Any) -> Any:
     """
     import datasets
 
-    refuse_unsafe_caching(sys.argv)
+    lockstep_on = lockstep.install() and lockstep.enabled()
+    refuse_unsafe_caching(sys.argv, allow_response_cache=lockstep_on)
     rows: list[dict[str, str]] = []
     for spec in dataset:
         rows.extend(doc_rows(spec["scenario"], spec["variant"]))
