@@ -1,7 +1,8 @@
 """The task hooks in-process: docs, the agentic protocol under lmms-eval's real runner, scoring,
 the generated configs, option parsing and the registration hook.
 
-Episodes are driven by ``lmms_eval.evaluator._run_generate_until_agentic`` itself, with a scripted
+Episodes are driven by lmms-eval's own ``_run_generate_until_agentic`` (the protocol every backend
+sees when our lockstep driver is off; the driver has its own tests), with a scripted
 model that returns chosen texts, so hostile answers (garbage, empty, huge, spoofed records) can be
 fed without any model.
 """
@@ -64,6 +65,8 @@ def test_data_dir_comes_from_the_environment(monkeypatch, tmp_path):
 def test_caches_that_confuse_rounds_are_refused(argv, monkeypatch):
     with pytest.raises(UnsupportedOptionError, match="Drop --"):
         refuse_unsafe_caching(["lmms_eval", "--tasks", "proactive_rod", *argv])
+    # With the lockstep driver off, the stock runner plays the rounds: process_docs must refuse.
+    monkeypatch.setenv("PROACTIVEBENCH_LOCKSTEP", "0")
     monkeypatch.setattr(sys, "argv", ["lmms_eval", *argv])
     import datasets
 
@@ -96,8 +99,12 @@ class ScriptedModel:
 def play(doc: dict, reply: Callable[[dict, str, int], Any], max_agentic_steps: int = MAX_AGENTIC_STEPS,
          ) -> tuple[dict[str, float], dict[str, Any], ScriptedModel]:
     """One episode through lmms-eval's agentic runner; returns metrics, the record, the model."""
+    from lmms_eval import evaluator
     from lmms_eval.api.instance import Instance
-    from lmms_eval.evaluator import _run_generate_until_agentic
+
+    # lmms-eval's own runner, even where process_docs has put our lockstep driver in front of it.
+    runner = evaluator._run_generate_until_agentic
+    runner = getattr(runner, "__wrapped_stock__", runner)
 
     task = task_name(doc["variant"], doc["scenario"])
     model = ScriptedModel({task: {"test": [doc]}}, reply)
@@ -107,7 +114,7 @@ def play(doc: dict, reply: Callable[[dict, str, int], Any], max_agentic_steps: i
         arguments=(hooks.doc_to_text(doc), gen_kwargs, hooks.doc_to_visual,
                    partial(hooks.doc_to_text, lmms_eval_specific_kwargs=None), 0, task, "test"),
         idx=0, metadata={"task": task, "doc_id": 0, "repeats": 1})
-    [response] = _run_generate_until_agentic(model, [request])
+    [response] = runner(model, [request])
     return process_results(doc, [response]), hooks.record_from_response(doc, response), model
 
 
