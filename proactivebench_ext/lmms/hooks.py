@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from PIL import Image
 
 from .. import new_episode
-from ..data import DataError, load_test_set, resolve_data_dir
+from ..data import DATA_DIR_ENV, DOWNLOAD_ENV, DataError, embedded_data_dir, load_test_set, resolve_data_dir
 from ..engine import Episode
 from ..images import load_turn_image
 from ..scenarios import InvalidEntryError, resolve_scenario
@@ -92,6 +93,19 @@ def doc_rows(acronym: str, variant: str, data_dir: str | None = None) -> list[di
     return rows
 
 
+def _log_source(acronym: str, count: int, directory: Any) -> None:
+    """Say where the episodes come from: the embedded set is synthetic, not the benchmark."""
+    try:
+        from loguru import logger
+    except ImportError:  # only lmms-eval runs log; it ships loguru
+        return
+    if Path(directory).resolve() == embedded_data_dir().resolve():
+        logger.warning(f"ProactiveBench {acronym}: {count} episodes from the embedded SYNTHETIC set, not the "
+                       f"benchmark; set {DATA_DIR_ENV} to the released test/ folder or {DOWNLOAD_ENV}=1")
+    else:
+        logger.info(f"ProactiveBench {acronym}: {count} test episodes from {directory}")
+
+
 def process_docs(dataset: Any) -> Any:
     """Expand the task's spec rows (scenario + variant) into the test entries of that scenario.
 
@@ -104,7 +118,9 @@ def process_docs(dataset: Any) -> Any:
     refuse_unsafe_caching(sys.argv, allow_response_cache=lockstep_on)
     rows: list[dict[str, str]] = []
     for spec in dataset:
-        rows.extend(doc_rows(spec["scenario"], spec["variant"]))
+        spec_rows = doc_rows(spec["scenario"], spec["variant"])
+        _log_source(spec["scenario"], len(spec_rows), spec_rows[0]["data_dir"])
+        rows.extend(spec_rows)
     return datasets.Dataset.from_list(rows)
 
 
