@@ -9,7 +9,9 @@ run under ``accelerate launch`` with several processes.
 
 from __future__ import annotations
 
+import hashlib
 import random
+import time
 from typing import Any, Sequence
 
 from accelerate import Accelerator
@@ -48,13 +50,17 @@ class _ScriptedModel(lmms):
     """What both baselines share: device/process bookkeeping and the per-request loop."""
 
     def __init__(self, answer_format: str = "text", device: str | None = None, batch_size: int | str = 1,
-                 max_batch_size: Any = None, **kwargs: Any) -> None:
+                 max_batch_size: Any = None, delay: float | str = 0.0, call_log: str | None = None, **kwargs: Any) -> None:
         super().__init__()
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unknown model_args {sorted(kwargs)}")
         if answer_format not in ANSWER_FORMATS:
             raise ValueError(f"answer_format must be one of {ANSWER_FORMATS}, got {answer_format!r}")
         self.answer_format = answer_format
+        # For resume tests and benchmarks: seconds spent per request (a stand-in for a real model's
+        # latency) and a file that gets one line per answered request.
+        self.delay = float(delay)
+        self.call_log = call_log
         # The evaluator gathers per-rank counts with tensors on lm.device through lm.accelerator;
         # the accelerator's own device is the one its process group can reduce on.
         self.accelerator = Accelerator()
@@ -76,8 +82,13 @@ class _ScriptedModel(lmms):
             if not visuals or any(not hasattr(visual, "size") for visual in visuals):
                 raise TypeError(f"{task} doc {doc_id}: expected one image per round, got {visuals!r}")
             options = parse_options(context)
-            choice = self.choose(task, doc_id, doc, context, options)
+            choice = self.choose(task, doc_id, doc, context, options, visuals)
             replies.append(self.say(choice, options))
+        if self.delay:
+            time.sleep(self.delay * len(requests))
+        if self.call_log:
+            with open(self.call_log, "a", encoding="utf-8") as log:
+                log.writelines(f"{request.args[4]}\t{request.args[3]}\n" for request in requests)
         return replies
 
     def say(self, option: str, options: Sequence[str]) -> str:
@@ -85,7 +96,7 @@ class _ScriptedModel(lmms):
             return option_letter(options.index(option))
         return option
 
-    def choose(self, task: str, doc_id: int, doc: Any, prompt: str, options: list[str]) -> str:
+    def choose(self, task: str, doc_id: int, doc: Any, prompt: str, options: list[str], visuals: Sequence[Any] = ()) -> str:
         raise NotImplementedError
 
     def generate_until_multi_round(self, requests: Sequence[Instance]) -> list[str]:
@@ -108,7 +119,7 @@ class ProactiveOracle(_ScriptedModel):
         super().__init__(**kwargs)
         self._shadows: dict[tuple[str, int], Episode] = {}
 
-    def choose(self, task: str, doc_id: int, doc: Any, prompt: str, options: list[str]) -> str:
+    def choose(self, task: str, doc_id: int, doc: Any, prompt: str, options: list[str], visuals: Sequence[Any] = ()) -> str:
         key = (task, doc_id)
         shadow = self._shadows.get(key)
         if shadow is None or shadow.done or shadow.observe().mcqa_prompt != prompt:
@@ -130,8 +141,9 @@ class ProactiveOracle(_ScriptedModel):
 class ProactiveRandom(_ScriptedModel):
     """Picks a shown option uniformly at random.
 
-    One random stream per (seed, task, doc), so results do not depend on how docs are split
-    across processes or ordered.
+    The draw is seeded by (seed, task, doc, prompt, image pixels): a deterministic function of
+    the request, like a greedy model, so results do not depend on how docs are split across
+    processes or ordered, and a run resumed from lmms-eval's response cache matches a fresh one.
     """
 
     def __init__(self, seed: int | str = 0, **kwargs: Any) -> None:
@@ -139,6 +151,8 @@ class ProactiveRandom(_ScriptedModel):
         self.seed = int(seed)
         self._streams: dict[tuple[str, int], random.Random] = {}
 
-    def choose(self, task: str, doc_id: int, doc: Any, prompt: str, options: list[str]) -> str:
-        stream = self._streams.setdefault((task, doc_id), random.Random(f"{self.seed}|{task}|{doc_id}"))
-        return stream.choice(options)
+    def choose(self, task: str, doc_id: int, doc: Any, prompt: str, options: list[str], visuals: Sequence[Any] = ()) -> str:
+        digest = hashlib.sha1(prompt.encode("utf-8"))
+        for visual in visuals:
+            digest.update(visual.tobytes())
+        return random.Random(f"{self.seed}|{task}|{doc_id}|{digest.hexdigest()}").choice(options)

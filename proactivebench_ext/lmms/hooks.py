@@ -116,6 +116,8 @@ def process_docs(dataset: Any) -> Any:
 
     lockstep_on = lockstep.install() and lockstep.enabled()
     refuse_unsafe_caching(sys.argv, allow_response_cache=lockstep_on)
+    if lockstep_on:
+        lockstep.pin_cache_run_id(sys.argv)
     rows: list[dict[str, str]] = []
     for spec in dataset:
         spec_rows = doc_rows(spec["scenario"], spec["variant"])

@@ -272,6 +272,35 @@ def run_lockstep(lm: Any, requests: list[Any], agentic_trace_mode: str = "basic"
     return responses
 
 
+CACHE_RUN_ID_VARIABLE = "LMMS_CACHE_RUN_ID"
+
+
+def pin_cache_run_id(argv: Sequence[str], world_size: int | None = None) -> str | None:
+    """Give a ``--use_cache`` run a run id derived from its command line, so a rerun resumes.
+
+    lmms-eval writes each run's cached responses to ``<cache>/runs/<run id>/`` and merges them
+    into the shared cache only when the run finishes; the run id is random unless
+    ``LMMS_CACHE_RUN_ID`` is set. After a kill, a rerun of the same command would therefore start
+    from nothing. Setting the variable (only when unset, only with ``--use_cache``) makes the rerun
+    reopen the killed run's entries. The output path is left out of the id.
+    """
+    if "--use_cache" not in {arg.split("=", 1)[0] for arg in argv} or os.environ.get(CACHE_RUN_ID_VARIABLE):
+        return None
+    kept, skip = [], False
+    for arg in argv[1:]:
+        if skip:
+            skip = False
+            continue
+        if arg.split("=", 1)[0] == "--output_path":
+            skip = "=" not in arg
+            continue
+        kept.append(arg)
+    world = world_size if world_size is not None else os.environ.get("WORLD_SIZE", "1")
+    run_id = "proactivebench-" + hashlib.sha1(json.dumps([kept, str(world)]).encode()).hexdigest()[:16]
+    os.environ[CACHE_RUN_ID_VARIABLE] = run_id
+    return run_id
+
+
 def make_runner(stock: Callable) -> Callable:
     """The evaluator's agentic runner, with our requests routed through :func:`run_lockstep`."""
 

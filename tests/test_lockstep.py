@@ -1,0 +1,181 @@
+"""The lockstep driver: same results as lmms-eval's own agentic runner, far fewer backend calls.
+
+Unit tests drive both runners in-process with a backend that, like many real ones, builds the
+whole batch from the first request's callables; end-to-end tests compare real lmms-eval runs
+with the driver on and off, and resume a killed ``--use_cache`` run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lmms_eval.api.instance import Instance
+
+from proactivebench_ext.lmms import hooks, lockstep
+from proactivebench_ext.lmms.baselines import parse_options
+from proactivebench_ext.lmms.lockstep import _waves, round_idx_key, run_lockstep
+
+from .test_lmms_eval import run_lmms_eval
+
+TASKS = {"proactive_rod": "ROD", "proactive_cit": "CIT", "proactive_coco": "COCO"}
+GEN_KWARGS = {"max_new_tokens": 50, "temperature": 0, "do_sample": False, "until": [], "max_agentic_steps": 1000}
+
+
+class FirstCallableBackend:
+    """A backend with a common flaw: every request of a batch is resolved with the first one's
+    ``doc_to_visual`` and task. Its answer depends on the image it sees and on the prompt."""
+
+    is_simple = True
+    rank = 0
+
+    def __init__(self, task_dict: dict[str, Any]):
+        self.task_dict = task_dict
+        self.calls: list[int] = []
+
+    def generate_until(self, requests: list[Instance]) -> list[str]:
+        self.calls.append(len(requests))
+        contexts, _, doc_to_visual, doc_ids, tasks, splits = zip(*(request.args for request in requests))
+        task, split = tasks[0], splits[0]
+        visuals = [doc_to_visual[0](self.task_dict[task][split][doc_id]) for doc_id in doc_ids]
+        replies = []
+        for context, images in zip(contexts, visuals):
+            options = parse_options(context)
+            digest = hashlib.sha1(images[0].tobytes() + context.encode()).digest()
+            replies.append(options[digest[0] % len(options)])
+        return replies
+
+
+def agentic_requests() -> tuple[dict[str, Any], list[Instance]]:
+    task_dict, requests = {}, []
+    for task, acronym in TASKS.items():
+        docs = hooks.doc_rows(acronym, "main")
+        task_dict[task] = {"test": docs}
+        for doc_id, doc in enumerate(docs):
+            arguments = (hooks.doc_to_text(doc), dict(GEN_KWARGS), hooks.doc_to_visual,
+                         partial(hooks.doc_to_text, lmms_eval_specific_kwargs=None), doc_id, task, "test")
+            requests.append(Instance("generate_until_agentic", arguments, idx=0,
+                                     metadata={"task": task, "doc_id": doc_id, "repeats": 1}))
+    return task_dict, requests
+
+
+def test_lockstep_matches_the_stock_runner_with_a_first_callable_backend():
+    from lmms_eval.evaluator import _run_generate_until_agentic as current
+
+    stock = getattr(current, "__wrapped_stock__", current)
+    task_dict, requests = agentic_requests()
+    sequential, batched = FirstCallableBackend(task_dict), FirstCallableBackend(task_dict)
+    expected = stock(sequential, requests)
+    got = run_lockstep(batched, requests)
+    assert got == expected  # so every request of a batch saw its own episode's image and prompt
+    records = [json.loads(response) for response in got]
+    assert all(record["format"] == hooks.RECORD_FORMAT for record in records)
+    turns = sum(record["num_turns"] for record in records)
+    assert sum(sequential.calls) == turns == sum(batched.calls)
+    assert set(sequential.calls) == {1}
+    assert len(batched.calls) == sum(max(r["num_turns"] for r, q in zip(records, requests) if q.task_name == task)
+                                     for task in TASKS)
+    assert max(r["num_turns"] for r in records) > 1  # later rounds were exercised
+
+
+def test_waves_never_mix_tasks_or_repeat_a_doc():
+    task_dict, requests = agentic_requests()
+    lm = FirstCallableBackend(task_dict)
+    plays = [lockstep._Play.of(request, lm) for request in requests]
+    plays.append(lockstep._Play.of(requests[0], lm))  # rank padding repeats a request
+    waves = _waves(plays)
+    for wave in waves:
+        assert len({play.task_name for play in wave}) == 1
+        assert len({lockstep._doc_key(play.doc) for play in wave}) == len(wave)
+    assert sum(len(wave) for wave in waves) == len(plays) and len(waves) == len(TASKS) + 1
+
+
+def test_round_keys_depend_on_round_and_image():
+    from PIL import Image
+
+    red, blue = Image.new("RGB", (4, 4), "red"), Image.new("RGB", (4, 4), "blue")
+    assert round_idx_key(1, [red]) == round_idx_key(1, [red.copy()])
+    assert len({round_idx_key(0, [red]), round_idx_key(1, [red]), round_idx_key(1, [blue])}) == 3
+    assert 0 <= round_idx_key(7, [red]) < 2**31
+
+
+def test_only_our_requests_are_routed(monkeypatch):
+    task_dict, requests = agentic_requests()
+    foreign = Instance("generate_until_agentic", (*requests[0].args[:3], partial(json.dumps), *requests[0].args[4:]),
+                       idx=0, metadata={"task": "proactive_rod", "doc_id": 0, "repeats": 1})
+    seen: list[list[Any]] = []
+    runner = lockstep.make_runner(lambda lm, reqs, **_: seen.append(reqs) or ["stock"] * len(reqs))
+    responses = runner(FirstCallableBackend(task_dict), [foreign, requests[1]])
+    assert seen == [[foreign]] and responses[0] == "stock"
+    assert json.loads(responses[1])["format"] == hooks.RECORD_FORMAT
+    monkeypatch.setenv(lockstep.ENABLE_VARIABLE, "0")
+    assert runner(FirstCallableBackend(task_dict), [requests[1]]) == ["stock"]
+    with pytest.raises(hooks.UnsupportedOptionError, match="--use_cache"):
+        runner(FirstCallableBackend(task_dict), [requests[1]], response_cache=object())
+
+
+# -- end to end --------------------------------------------------------------------------------
+
+def _responses(run) -> dict[str, list[str]]:
+    return {task: [sample["filtered_resps"] for sample in samples] for task, samples in run.samples.items()}
+
+
+@pytest.mark.parametrize("model_args", [["--model", "proactive_oracle"],
+                                        ["--model", "proactive_random", "--model_args", "seed=5"]])
+def test_lmms_eval_results_are_identical_with_and_without_lockstep(model_args, offline_env, tmp_path):
+    args = [*model_args, "--tasks", "proactivebench"]
+    sequential = run_lmms_eval(args, {**offline_env, lockstep.ENABLE_VARIABLE: "0"}, tmp_path / "sequential")
+    batched = run_lmms_eval(args, offline_env, tmp_path / "lockstep", processes=1)
+    assert "lockstep" in batched.log and "lockstep" not in sequential.log
+    assert _responses(batched) == _responses(sequential)
+    assert batched.results["results"] == sequential.results["results"]
+
+
+def test_two_processes_in_lockstep_match_one_sequential_process(offline_env, tmp_path):
+    args = ["--model", "proactive_random", "--model_args", "seed=5", "--tasks", "proactivebench", "--limit", "3"]
+    sequential = run_lmms_eval(args, {**offline_env, lockstep.ENABLE_VARIABLE: "0"}, tmp_path / "one")
+    two = run_lmms_eval(args, offline_env, tmp_path / "two", processes=2)
+    assert _responses(two) == _responses(sequential)
+    assert all(len(samples) == 3 for samples in two.samples.values())
+
+
+def test_killed_use_cache_run_resumes_without_calling_the_model_again(offline_env, tmp_path):
+    calls, cache = tmp_path / "calls.log", tmp_path / "cache"
+    model_args = f"seed=2,delay=0.15,call_log={calls}"
+    args = ["--model", "proactive_random", "--model_args", model_args, "--tasks", "proactivebench", "--use_cache", str(cache)]
+    out = tmp_path / "killed"
+    out.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "lmms_eval", *args, "--log_samples", "--output_path", str(out)],
+                            env=offline_env, cwd=out, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and (not calls.exists() or len(calls.read_text().splitlines()) < 20):
+        assert proc.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before_kill = len(calls.read_text().splitlines())
+    assert before_kill >= 20 and not list(out.glob("**/*_results.json"))
+
+    resumed = run_lmms_eval(args, offline_env, tmp_path / "resumed")
+    after_resume = len(calls.read_text().splitlines()) - before_kill
+    fresh = run_lmms_eval(["--model", "proactive_random", "--model_args", "seed=2", "--tasks", "proactivebench"],
+                          offline_env, tmp_path / "fresh")
+    total_rounds = sum(json.loads(s["filtered_resps"])["num_turns"] for samples in fresh.samples.values() for s in samples)
+    assert _responses(resumed) == _responses(fresh)
+    # Rounds answered before the kill came from the cache; at most the in-flight call is redone.
+    assert after_resume < total_rounds
+    assert after_resume + before_kill <= total_rounds + max_wave(fresh)
+
+
+def max_wave(run) -> int:
+    return max(len(samples) for samples in run.samples.values())
