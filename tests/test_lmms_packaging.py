@@ -59,6 +59,22 @@ def test_both_wheels_put_the_startup_hook_in_site_packages(wheels, kind):
         assert "_proactivebench_ext_hook.py" in listed
 
 
+def test_a_wheel_built_from_the_sdist_still_has_the_startup_hook(tmp_path):
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=IGNORED)
+    sdist = subprocess.run([sys.executable, "-c", BUILD, "build_sdist", str(tmp_path / "sdist")], cwd=source,
+                           capture_output=True, text=True, timeout=300)
+    assert sdist.returncode == 0, sdist.stderr[-3000:]
+    shutil.unpack_archive(tmp_path / "sdist" / sdist.stdout.strip().splitlines()[-1], tmp_path / "unpacked")
+    [unpacked] = (tmp_path / "unpacked").iterdir()
+    wheel = subprocess.run([sys.executable, "-c", BUILD, "build_wheel", str(tmp_path / "wheel")], cwd=unpacked,
+                           capture_output=True, text=True, timeout=300)
+    assert wheel.returncode == 0, wheel.stderr[-3000:]
+    listed = names(tmp_path / "wheel" / wheel.stdout.strip().splitlines()[-1])
+    assert {"proactivebench_ext_hook.pth", "_proactivebench_ext_hook.py",
+            "proactivebench_ext/tasks/proactivebench/_default_template_yaml"} <= listed
+
+
 def test_regular_wheel_ships_every_task_config(wheels):
     listed = names(wheels["regular"])
     tasks = REPO / "tasks"
