@@ -120,3 +120,14 @@ def test_fresh_venv_with_the_wheel_sees_tasks_and_models(wheels, tmp_path, offli
     ours = {task_name(variant, acronym) for variant in VARIANTS for acronym in SCENARIO_ACRONYMS}
     assert ours | {group_name(variant) for variant in VARIANTS} <= set(eval(tasks))
     assert models == "ProactiveOracle ProactiveRandom"
+
+
+def test_tasks_path_command_prints_the_folder_lmms_eval_includes():
+    import subprocess
+    import sys
+
+    from proactivebench_ext.lmms.registration import tasks_path
+
+    out = subprocess.run([sys.executable, "-m", "proactivebench_ext", "tasks-path"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(tasks_path())
+    assert (tasks_path() / "proactivebench" / "_default_template_yaml").is_file()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +91,12 @@ def model_manifests() -> list[Any]:
         ModelManifest(model_id="proactive_oracle", simple_class_path="proactivebench_ext.lmms.baselines.ProactiveOracle"),
         ModelManifest(model_id="proactive_random", simple_class_path="proactivebench_ext.lmms.baselines.ProactiveRandom"),
     ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m proactivebench_ext tasks-path``: the folder to give lmms-eval's ``--include_path``."""
+    if argv:
+        print("usage: python -m proactivebench_ext tasks-path", file=sys.stderr)
+        return 2
+    print(tasks_path())
+    return 0
