@@ -82,6 +82,9 @@ class Episode:
         twin = copy.copy(self)
         for name in ("history", "_answers", "_action_evaluations", "_category_evaluations", "_image_ids", "_actions"):
             setattr(twin, name, list(getattr(self, name)))
+        if self.random_actions is not None:  # exploring a twin must not consume this episode's draws
+            twin.random_actions = random.Random()
+            twin.random_actions.setstate(self.random_actions.getstate())
         return twin
 
     # -- observing ----------------------------------------------------------------------------

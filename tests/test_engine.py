@@ -250,3 +250,16 @@ def test_random_action_mode_is_seeded():
     assert actions(1) == actions(1)
     assert {a for seed in range(10) for a in actions(seed)} == {LEFT, RIGHT}
     assert STOP not in actions(3)
+
+
+def test_forks_do_not_consume_the_random_mode_draws():
+    entry = first_entry("ROD")
+    request = entry["options"][0]
+    plain = new_episode("ROD", entry, random_actions=random.Random(4))
+    explored = new_episode("ROD", entry, random_actions=random.Random(4))
+    for _ in range(3):
+        for _ in range(5):
+            explored.fork().answer(request)
+        plain.answer(request)
+        explored.answer(request)
+    assert plain.stats == explored.stats
