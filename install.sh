@@ -7,14 +7,14 @@
 # Why not `pip install lmms-eval`: it pulls a CUDA torch + torchvision (~146 packages), and the
 # torchvision that pip pairs with the CPU torch 2.13.0 breaks `import lmms_eval.evaluator`. So we
 # install what lmms-eval really imports, pinned by constraints.txt (torch 2.13.0 CPU, filelock<4,
-# decord for the HF VLM backends), then lmms-eval itself with --no-deps, then this package
+# decord for the HF VLM backends, av for the batched gemma3 backend), then lmms-eval itself with --no-deps, then this package
 # (editable, with test extras). Idempotent: re-running only re-checks the pins.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 PYTHON="${PYTHON:-python3}"
 LMMS_EVAL_DEPS=(
-  torch==2.13.0 "filelock<4" decord
+  torch==2.13.0 "filelock<4" decord av
   accelerate datasets evaluate transformers tokenizers loguru pytablewriter sacrebleu scikit-learn nltk
   numexpr sentencepiece tenacity python-dotenv zstandard PyYAML Jinja2 pillow sympy protobuf psutil
 )

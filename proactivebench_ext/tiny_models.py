@@ -47,19 +47,26 @@ def corpus() -> list[str]:
     return texts
 
 
-def train_tokenizer(vocab_size: int = 400):
-    """A byte-level BPE tokenizer over the benchmark's texts, so prompts take few tokens."""
+def train_bpe(vocab_size: int, special_tokens: list[str]):
+    """A byte-level BPE ``tokenizers.Tokenizer`` over the benchmark's texts, so prompts take few tokens."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special_tokens,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tokenizer.train_from_iterator(corpus(), trainer=trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="<unk>", bos_token="<s>",
-                                   eos_token="</s>", pad_token="<pad>", extra_special_tokens={"image_token": "<image>"})
+    return tokenizer
+
+
+def train_tokenizer(vocab_size: int = 400):
+    """LLaVA's tokenizer: :func:`train_bpe` with Llama-style special tokens and an image token."""
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast(tokenizer_object=train_bpe(vocab_size, SPECIAL_TOKENS), unk_token="<unk>",
+                                   bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+                                   extra_special_tokens={"image_token": "<image>"})
 
 
 def build_tiny_llava(directory: Path, *, seed: int = 0, init_range: float = 0.2, image_size: int = 28,

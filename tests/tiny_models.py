@@ -4,6 +4,4 @@ from __future__ import annotations
 
 from proactivebench_ext.tiny_models import CHAT_TEMPLATE, SPECIAL_TOKENS, build_tiny_llava, corpus, train_tokenizer
 
-_corpus = corpus  # the name tests/tiny_batch_model.py imports
-
-__all__ = ["CHAT_TEMPLATE", "SPECIAL_TOKENS", "build_tiny_llava", "corpus", "train_tokenizer", "_corpus"]
+__all__ = ["CHAT_TEMPLATE", "SPECIAL_TOKENS", "build_tiny_llava", "corpus", "train_tokenizer"]
