@@ -179,3 +179,22 @@ def test_killed_use_cache_run_resumes_without_calling_the_model_again(offline_en
 
 def max_wave(run) -> int:
     return max(len(samples) for samples in run.samples.values())
+
+
+def test_tiny_gemma3_batched_through_the_unmodified_backend(offline_env, tmp_path):
+    """A real batched backend (lmms-eval's ``gemma3``, batch 8): lockstep runs every round as one
+    call and gives the sequential runner's episodes, up to bf16 batch-padding numerics."""
+    from .tiny_batch_model import build_tiny_gemma3
+
+    model = build_tiny_gemma3(tmp_path / "gemma3", size="small", letters_only=4)
+    args = ["--model", "gemma3", "--model_args", f"pretrained={model},device=cpu,device_map=cpu", "--batch_size", "8",
+            "--tasks", "proactive_rod,proactive_qd", "--limit", "4", "--gen_kwargs", "max_new_tokens=4"]
+    sequential = run_lmms_eval(args, {**offline_env, lockstep.ENABLE_VARIABLE: "0"}, tmp_path / "sequential")
+    batched = run_lmms_eval(args, offline_env, tmp_path / "lockstep")
+    records = {task: [json.loads(r) for r in responses] for task, responses in _responses(batched).items()}
+    assert all(len(episodes) == 4 and all(e["format"] == hooks.RECORD_FORMAT for e in episodes) for episodes in records.values())
+    assert max(e["num_turns"] for episodes in records.values() for e in episodes) > 1  # later rounds ran batched
+    pairs = [(a, b) for task in records for a, b in zip(_responses(sequential)[task], _responses(batched)[task])]
+    identical = sum(a == b for a, b in pairs) / len(pairs)
+    print(f"tiny gemma3, batch 8: {identical:.0%} of episodes identical between sequential and lockstep")
+    assert identical >= 0.75
