@@ -1,5 +1,6 @@
-"""The paper's ablations as pure functions: random proactive options, in-context shots and
-conversation-history prompts.
+"""The paper's ablations as pure functions: random proactive options (and the episode that plays
+them), in-context shots and examples, and conversation-history prompts. The task variants of
+:mod:`proactivebench_ext.lmms.variants` are built from these.
 
 Backends receive one user message per request (a list of images and one text), so earlier
 turns and solved examples are given as a numbered transcript whose ``(image k)`` markers refer
@@ -15,9 +16,9 @@ from functools import cache
 from importlib import resources
 from typing import Any, Mapping, Sequence
 
-from .engine import Episode, Turn
-from .icl import IclStep
-from .scenarios import Box, is_abstain, resolve_scenario
+from .engine import Episode, Turn, new_episode
+from .icl import IclStep, icl_example
+from .scenarios import Box, InvalidEntryError, is_abstain, resolve_scenario
 
 HISTORY_HEADER = "Earlier turns of this conversation (one image per turn, in order):\n"
 ICL_HEADER = "Here are solved examples of this task.\n"
@@ -34,6 +35,10 @@ class ImageRef:
     crop: Box | None = None
     short_edge: int | None = None
 
+    @property
+    def image_path(self) -> str:  # what images.load_turn_image reads
+        return self.path
+
 
 @dataclass(frozen=True)
 class Prompt:
@@ -45,6 +50,27 @@ class Prompt:
 
 def turn_image(turn: Turn, short_edge: int | None = None) -> ImageRef:
     return ImageRef(turn.image_path, turn.crop, short_edge)
+
+
+def plain_prompt(turn: Turn) -> Prompt:
+    """The main tasks' request: the turn's image and its multiple-choice prompt."""
+    return Prompt((turn_image(turn),), turn.mcqa_prompt)
+
+
+def load_prompt_images(prompt: Prompt) -> list[Any]:
+    """The request's images as RGB PIL images, in order (cropped, then resized where asked)."""
+    from .images import load_turn_image
+
+    return [load_turn_image(ref, short_edge=ref.short_edge) for ref in prompt.images]
+
+
+def sample_rng(seed: int, purpose: str, sample_id: Any) -> random.Random:
+    """A generator private to one sample and one use (``purpose``), seeded from text.
+
+    String seeds hash the same in every process and Python run, so a replay, another rank or a
+    rerun re-creates exactly the same draws.
+    """
+    return random.Random(f"{seed}:{purpose}:{sample_id}")
 
 
 # -- random proactive options ------------------------------------------------------------------
@@ -76,6 +102,22 @@ def randomize_proactive_options(scenario: str, entry: Mapping[str, Any], rng: ra
     return {**entry, "options": options}
 
 
+def random_options_episode(scenario: str, entry: Mapping[str, Any], data_dir: str = "", *, seed: int,
+                           hint: bool = False, reference: bool = False) -> Episode:
+    """The random-proactive-options episode of ``entry``: requests replaced by other scenarios'
+    wordings, and an accepted request moving the episode by a random admissible action.
+
+    Both draws are private to the sample (:func:`sample_rng`), so building the episode again (the
+    hooks replay it every round) gives the same options and the same moves.
+    """
+    sample_id = entry.get("id") if isinstance(entry, Mapping) else None
+    if isinstance(entry, Mapping) and isinstance(entry.get("options"), list):
+        entry = randomize_proactive_options(scenario, entry, sample_rng(seed, "options", sample_id))
+    # (a malformed entry goes to new_episode unchanged, which names what is wrong with it)
+    return new_episode(scenario, entry, data_dir, hint=hint, reference=reference,
+                       random_actions=sample_rng(seed, "actions", sample_id))
+
+
 # -- in-context examples -----------------------------------------------------------------------
 
 def draw_shots(candidate_ids: Sequence[Any], evaluated_id: Any, shots: int, seed: int) -> list[Any]:
@@ -84,6 +126,38 @@ def draw_shots(candidate_ids: Sequence[Any], evaluated_id: Any, shots: int, seed
     if len(others) < shots:
         raise ValueError(f"{shots} in-context examples need {shots + 1} samples, only {len(candidate_ids)} available")
     return random.Random(f"{seed}:{evaluated_id}").sample(others, shots)
+
+
+def icl_candidates(scenario: str, entries: Sequence[Mapping[str, Any]], data_dir: str = "") -> list[Mapping[str, Any]]:
+    """The entries that can be shown as solved examples: the first entry of each id that plays as
+    one (an entry whose example would end after one step, say, is never drawn)."""
+    candidates: dict[Any, Mapping[str, Any]] = {}
+    for entry in entries:
+        sample_id = entry.get("id")
+        if sample_id in candidates:
+            continue
+        try:
+            icl_example(scenario, entry, data_dir, rng=random.Random(0))
+        except (InvalidEntryError, ValueError, KeyError, TypeError):
+            continue
+        candidates[sample_id] = entry
+    return list(candidates.values())
+
+
+def icl_examples(scenario: str, candidates: Sequence[Mapping[str, Any]], evaluated_id: Any, data_dir: str = "", *,
+                 shots: int, cot: bool, reduce_steps: bool, seed: int) -> list[tuple[Any, list[IclStep]]]:
+    """``shots`` solved examples for the evaluated sample: (example id, its steps), in order.
+
+    Ids are drawn with :func:`draw_shots` (seeded per sample, never the evaluated sample); images
+    are resized as in the paper (``resize=True``); ROD's example request is drawn with a
+    generator private to (seed, evaluated sample, example).
+    """
+    by_id = {entry.get("id"): entry for entry in candidates}
+    chosen = draw_shots(list(by_id), evaluated_id, shots, seed)
+    return [(example_id, icl_example(scenario, by_id[example_id], data_dir, cot=cot, resize=True,
+                                     reduce_steps=reduce_steps,
+                                     rng=sample_rng(seed, f"icl:{evaluated_id}", example_id))[0])
+            for example_id in chosen]
 
 
 def icl_prompt(examples: Sequence[Sequence[IclStep]], current: Turn) -> Prompt:

@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 
 from proactivebench_ext.lmms.hooks import doc_rows, episode_from_doc
-from proactivebench_ext.lmms.variants import SCENARIO_ACRONYMS, VARIANTS, group_name, task_name
+from proactivebench_ext.lmms.variants import VARIANTS, all_groups, all_tasks, group_name
 from proactivebench_ext.policies import oracle_requests, random_success_probability
 
 from .tiny_models import build_tiny_llava
 
-TASKS = {task_name(variant, acronym): (variant, acronym) for variant in VARIANTS for acronym in SCENARIO_ACRONYMS}
+TASKS = all_tasks()  # task -> (variant, scenario), every variant of the table (ablations: test_ablation_tasks.py)
 MAIN = [task for task, (variant, _) in TASKS.items() if variant == "main"]
 REFERENCE = [task for task, (variant, _) in TASKS.items() if variant == "reference"]
 TURN_KEYS = {"index", "image_path", "crop", "prompt", "options", "mcqa_prompt", "answer", "action_evaluation",
@@ -187,7 +187,7 @@ def test_tasks_are_listed_without_flags(offline_env, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "lmms_eval", "--tasks", "list"], env=offline_env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
     listed = proc.stdout + proc.stderr
-    for name in [*TASKS, group_name("main"), group_name("reference")]:
+    for name in [*TASKS, *all_groups()]:
         assert f" - {name}\n" in listed, name
 
 
@@ -204,4 +204,4 @@ def test_opting_out_and_include_path(offline_env, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     wrapped, listed = proc.stdout.strip().splitlines()[-2:]
     assert wrapped == "False"
-    assert {*TASKS, group_name("main"), group_name("reference")} <= set(eval(listed))
+    assert {*TASKS, *all_groups()} <= set(eval(listed))

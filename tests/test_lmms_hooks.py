@@ -25,17 +25,20 @@ from proactivebench_ext.lmms import hooks, registration
 from proactivebench_ext.lmms.baselines import parse_options
 from proactivebench_ext.lmms.hooks import (MAX_STEPS_ERROR, UnsupportedOptionError, doc_rows, episode_from_doc,
                                            process_results, refuse_unsafe_caching)
-from proactivebench_ext.lmms.variants import MAX_AGENTIC_STEPS, SCENARIO_ACRONYMS, VARIANTS, task_name
+from proactivebench_ext.lmms.variants import (MAX_AGENTIC_STEPS, PLAIN, SCENARIO_ACRONYMS, VARIANTS, all_tasks,
+                                              task_name)
 from proactivebench_ext.policies import oracle_answer, oracle_requests
 
 REPO = Path(__file__).resolve().parents[1]
 TASKS_DIR = REPO / "tasks" / "proactivebench"
 GOLDEN = Path(__file__).parent / "golden"
+# (variant, scenario) of every task; PLAIN_TASKS: those whose request is one turn's image and prompt
+TASKS = list(all_tasks().values())
+PLAIN_TASKS = [(variant, acronym) for variant, acronym in TASKS if VARIANTS[variant].prompt_mode == PLAIN]
 
 
 # -- docs ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("variant", list(VARIANTS))
-@pytest.mark.parametrize("acronym", SCENARIO_ACRONYMS)
+@pytest.mark.parametrize("variant, acronym", TASKS)
 def test_one_flat_string_row_per_test_entry(acronym, variant):
     rows = doc_rows(acronym, variant)
     entries = load_test_set(acronym, embedded_data_dir())
@@ -148,8 +151,7 @@ def test_any_answer_ends_the_episode_as_a_failure_without_crashing(acronym, answ
     assert record["turns"][0]["category_evaluation"] in {"wrong", "mismatch"}
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS))
-@pytest.mark.parametrize("acronym", SCENARIO_ACRONYMS)
+@pytest.mark.parametrize("variant, acronym", PLAIN_TASKS)  # history/ICL requests: tests/test_ablation_tasks.py
 def test_each_round_shows_its_own_image_and_prompt(acronym, variant):
     for doc in doc_rows(acronym, variant):
         shadow: list = []
@@ -218,20 +220,22 @@ def test_generated_configs_are_up_to_date():
 
 def test_task_configs_match_the_variant_table_and_the_reference_generation():
     generation = load_benchmark().mcqa_generation
-    for variant in VARIANTS.values():
-        for acronym in SCENARIO_ACRONYMS:
-            config = read_yaml(TASKS_DIR / f"{task_name(variant.name, acronym)}.yaml")
-            assert [metric["metric"] for metric in config["metric_list"]] == list(variant.metrics)
-            kwargs = config["generation_kwargs"]
-            assert kwargs["max_new_tokens"] == generation["max_new_tokens"]
-            assert kwargs["do_sample"] is generation["do_sample"] is False
-            assert kwargs["max_agentic_steps"] == MAX_AGENTIC_STEPS and kwargs["until"] == []
-            assert config["output_type"] == "generate_until_agentic"
-            for hook in ("process_docs", "doc_to_visual", "doc_to_text", "doc_to_target", "process_results"):
-                module, _, name = config[hook].rpartition(".")
-                assert callable(getattr(importlib.import_module(module), name))
-            spec_file = TASKS_DIR / config["dataset_kwargs"]["data_files"]["test"]
-            assert json.loads(spec_file.read_text()) == {"scenario": acronym, "variant": variant.name}
+    for variant_name, acronym in TASKS:
+        variant = VARIANTS[variant_name]
+        config = read_yaml(TASKS_DIR / f"{task_name(variant.name, acronym)}.yaml")
+        assert [metric["metric"] for metric in config["metric_list"]] == list(variant.metrics)
+        kwargs = config["generation_kwargs"]
+        assert kwargs["max_new_tokens"] == generation["max_new_tokens"]
+        assert kwargs["do_sample"] is generation["do_sample"] is False
+        assert kwargs["max_agentic_steps"] == MAX_AGENTIC_STEPS and kwargs["until"] == []
+        assert config["output_type"] == "generate_until_agentic"
+        for hook in ("process_docs", "doc_to_visual", "doc_to_text", "doc_to_target", "process_results"):
+            module, _, name = config[hook].rpartition(".")
+            assert callable(getattr(importlib.import_module(module), name))
+        spec_file = TASKS_DIR / config["dataset_kwargs"]["data_files"]["test"]
+        assert json.loads(spec_file.read_text()) == {"scenario": acronym, "variant": variant.name}
+        settings = config.get("lmms_eval_specific_kwargs", {}).get("default", {})
+        assert settings == dict(variant.settings)
 
 
 # -- baselines and registration --------------------------------------------------------------------

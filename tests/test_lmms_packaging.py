@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from proactivebench_ext.lmms.variants import SCENARIO_ACRONYMS, VARIANTS, group_name, task_name
+from proactivebench_ext.lmms.variants import all_groups, all_tasks
 
 REPO = Path(__file__).resolve().parents[1]
 IGNORED = shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache",
@@ -117,8 +117,7 @@ def test_fresh_venv_with_the_wheel_sees_tasks_and_models(wheels, tmp_path, offli
     assert proc.returncode == 0, proc.stderr[-3000:]
     location, tasks, models = proc.stdout.strip().splitlines()[-3:]
     assert location.startswith(str(site))
-    ours = {task_name(variant, acronym) for variant in VARIANTS for acronym in SCENARIO_ACRONYMS}
-    assert ours | {group_name(variant) for variant in VARIANTS} <= set(eval(tasks))
+    assert set(all_tasks()) | set(all_groups()) <= set(eval(tasks))
     assert models == "ProactiveOracle ProactiveRandom"
 
 

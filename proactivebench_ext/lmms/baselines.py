@@ -2,7 +2,8 @@
 
 They answer through the same path as any backend: read the options from the prompt they are
 given, reply with text, and let the task's hooks score it. They also fetch each round's image
-through the request's ``doc_to_visual``, so a run exercises the whole image pipeline. Both are
+through the request's ``doc_to_visual``, so a run exercises the whole image pipeline (one image
+per round, or several for the conversation-history and in-context variants). Both are
 ``simple`` lmms-eval models (the chat path is exercised by real backends such as ``llava_hf``) and
 run under ``accelerate launch`` with several processes.
 """
@@ -22,13 +23,18 @@ from ..constants import load_benchmark
 from ..engine import Episode
 from ..matching import option_letter
 from ..policies import oracle_answer
-from .hooks import episode_from_doc
+from .hooks import doc_to_target, episode_from_doc
+from .variants import get_variant
 
 ANSWER_FORMATS = ("text", "letter")
 
 
 def parse_options(prompt: str) -> list[str]:
-    """The options of a ProactiveBench multiple-choice prompt, in order ("A. ..." lines)."""
+    """The options of a ProactiveBench multiple-choice prompt, in order ("A. ..." lines).
+
+    History and in-context requests hold earlier multiple-choice prompts before the current one,
+    which always ends the text: the options are read from the last block.
+    """
     template = load_benchmark().mcqa_template
     start = prompt.rfind(template.after_question)
     end = prompt.rfind(template.short_answer_suffix)
@@ -80,7 +86,7 @@ class _ScriptedModel(lmms):
             doc = self.task_dict[task][split][doc_id]
             visuals = doc_to_visual(doc)
             if not visuals or any(not hasattr(visual, "size") for visual in visuals):
-                raise TypeError(f"{task} doc {doc_id}: expected one image per round, got {visuals!r}")
+                raise TypeError(f"{task} doc {doc_id}: expected the round's images, got {visuals!r}")
             options = parse_options(context)
             choice = self.choose(task, doc_id, doc, context, options, visuals)
             replies.append(self.say(choice, options))
@@ -111,20 +117,29 @@ class ProactiveOracle(_ScriptedModel):
 
     It knows the ground truth (the request's doc, as lmms-eval's agentic runner looks it up) and
     follows its episode with a shadow copy played on its own replies, so it knows the state
-    without being told; the shadow must show exactly the prompt the task sent, else it starts over
+    without being told; the shadow's current prompt must end the text the task sent (the whole
+    text for plain turns; the end of a history or in-context transcript), else it starts over
     (a new episode of that doc, e.g. rank padding) or fails loudly.
+
+    The one exception: a random-options task whose ``seed`` was changed in its YAML. The oracle
+    cannot see task settings and rebuilds the episode with the default seed; when that does not
+    show the prompt received, it answers blind (the target category where shown) instead of
+    failing, and warns once per task.
     """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._shadows: dict[tuple[str, int], Episode] = {}
+        self._blind_tasks: set[str] = set()
 
     def choose(self, task: str, doc_id: int, doc: Any, prompt: str, options: list[str], visuals: Sequence[Any] = ()) -> str:
         key = (task, doc_id)
         shadow = self._shadows.get(key)
-        if shadow is None or shadow.done or shadow.observe().mcqa_prompt != prompt:
+        if shadow is None or shadow.done or not _shows(shadow, prompt):
             shadow = episode_from_doc(doc)
-            if shadow.observe().mcqa_prompt != prompt:
+            if not _shows(shadow, prompt):
+                if get_variant(doc["variant"]).random_options:
+                    return self._blind(task, doc, options)
                 raise RuntimeError(f"{task} doc {doc_id}: the prompt received is not the one the episode shows; "
                                    "the oracle only plays ProactiveBench tasks run by lmms-eval's agentic runner")
         choice = oracle_answer(shadow)
@@ -136,6 +151,21 @@ class ProactiveOracle(_ScriptedModel):
         else:
             self._shadows[key] = shadow
         return choice
+
+    def _blind(self, task: str, doc: Any, options: list[str]) -> str:
+        if task not in self._blind_tasks:
+            self._blind_tasks.add(task)
+            from loguru import logger
+
+            logger.warning(f"proactive_oracle: {task} does not show the episode of its default seed (seed changed in "
+                           "the task YAML?); answering the target category blindly on its unmatched turns")
+        target = doc_to_target(doc)
+        return target if target in options else options[-1]
+
+
+def _shows(episode: Episode, prompt: str) -> bool:
+    """Whether ``prompt`` is the request for the episode's current turn (its MCQA prompt ends it)."""
+    return prompt.endswith(episode.observe().mcqa_prompt)
 
 
 class ProactiveRandom(_ScriptedModel):

@@ -6,24 +6,31 @@ between rounds is the list of the model's answers so far (in ``previous_round_in
 round replays the pure engine from the doc and those answers (microseconds per turn). At the end
 the hook returns the whole episode as one JSON record, which lmms-eval stores as the sample's
 response, so ``--log_samples`` files can be read without this package.
+
+What a variant changes (its episodes, what each request holds) lives in
+:class:`~.variants.Variant`; the hooks only pass it the doc, the answers and the task's settings
+(``lmms_eval_specific_kwargs``: e.g. ``seed``). A request may hold several images (conversation
+history, in-context examples): ``doc_to_visual`` and later rounds return them all, in order.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from PIL import Image
 
-from .. import new_episode
+from ..ablations import Prompt, icl_candidates, load_prompt_images
 from ..data import DATA_DIR_ENV, DOWNLOAD_ENV, DataError, embedded_data_dir, load_test_set, resolve_data_dir
 from ..engine import Episode
-from ..images import load_turn_image
 from ..scenarios import InvalidEntryError, resolve_scenario
 from . import lockstep
 from .variants import MAX_AGENTIC_STEPS, get_variant
+
+Settings = Mapping[str, Any]
 
 RECORD_FORMAT = "proactivebench_episode/1"
 MAX_STEPS_ERROR = "max_agentic_steps_reached"
@@ -69,8 +76,10 @@ def doc_rows(acronym: str, variant: str, data_dir: str | None = None) -> list[di
     schemas (lmms-eval passes docs through HF ``datasets``) do not allow. Every entry is played
     to its first turn here, so a malformed dataset fails before the model runs.
     """
-    get_variant(variant)
     scenario = resolve_scenario(acronym)
+    if scenario.acronym not in get_variant(variant).scenarios:
+        raise ValueError(f"variant {variant!r} has no {scenario.acronym} task (scenarios: "
+                         f"{', '.join(get_variant(variant).scenarios)})")
     directory = resolve_data_dir(data_dir, scenarios=[scenario.acronym])
     entries = load_test_set(scenario.acronym, directory)
     if not entries:
@@ -90,7 +99,17 @@ def doc_rows(acronym: str, variant: str, data_dir: str | None = None) -> list[di
                             f"more than max_agentic_steps={MAX_AGENTIC_STEPS}; raise MAX_AGENTIC_STEPS in "
                             "proactivebench_ext/lmms/variants.py and regenerate the task YAMLs")
         rows.append(row)
+    shots = get_variant(variant).icl_shots
+    if shots and len(scenario_candidates(scenario.acronym, str(directory))) < shots + 1:
+        raise DataError(f"{directory}: {shots} in-context examples per {scenario.acronym} sample need {shots + 1} entries "
+                        f"that play as solved examples, found {len(scenario_candidates(scenario.acronym, str(directory)))}")
     return rows
+
+
+@lru_cache(maxsize=32)
+def scenario_candidates(acronym: str, data_dir: str) -> tuple[Mapping[str, Any], ...]:
+    """The scenario's test entries that can be solved examples (read once per process)."""
+    return tuple(icl_candidates(acronym, load_test_set(acronym, data_dir), data_dir))
 
 
 def _log_source(acronym: str, count: int, directory: Any) -> None:
@@ -127,15 +146,35 @@ def process_docs(dataset: Any) -> Any:
 
 
 # -- episodes ----------------------------------------------------------------------------------
-def episode_from_doc(doc: Doc) -> Episode:
-    """A fresh episode of the doc's entry, in the doc's variant (e.g. reference mode)."""
+def settings_of(doc: Doc, given: Settings | None = None) -> dict[str, Any]:
+    """The doc's variant settings: defaults, updated by the task's ``lmms_eval_specific_kwargs``."""
+    return get_variant(doc["variant"]).resolve_settings(given)
+
+
+def episode_from_doc(doc: Doc, settings: Settings | None = None) -> Episode:
+    """A fresh episode of the doc's entry, in the doc's variant (reference mode, hint, random options)."""
     variant = get_variant(doc["variant"])
-    return new_episode(doc["scenario"], json.loads(doc["entry"]), doc["data_dir"], **variant.episode_kwargs)
+    return variant.episode(doc["scenario"], json.loads(doc["entry"]), doc["data_dir"], variant.resolve_settings(settings))
 
 
-def replay(doc: Doc, answers: Sequence[Any]) -> Episode:
+def examples_for(doc: Doc, settings: Settings | None = None) -> list[tuple[Any, list[Any]]]:
+    """The solved examples shown with the doc (ICL variants): (example id, steps)."""
+    variant = get_variant(doc["variant"])
+    if not variant.icl_shots:
+        return []
+    return variant.examples(doc["scenario"], scenario_candidates(doc["scenario"], doc["data_dir"]),
+                            json.loads(doc["entry"]).get("id"), doc["data_dir"], variant.resolve_settings(settings))
+
+
+def request_for(doc: Doc, episode: Episode, settings: Settings | None = None) -> Prompt:
+    """What the model is sent at the episode's current turn (images in order, one text)."""
+    examples = [steps for _, steps in examples_for(doc, settings)]
+    return get_variant(doc["variant"]).prompt(episode, examples)
+
+
+def replay(doc: Doc, answers: Sequence[Any], settings: Settings | None = None) -> Episode:
     """The doc's episode after feeding ``answers`` in order; stops early if it ends."""
-    episode = episode_from_doc(doc)
+    episode = episode_from_doc(doc, settings)
     for answer in answers:
         if episode.done:
             break
@@ -143,8 +182,13 @@ def replay(doc: Doc, answers: Sequence[Any]) -> Episode:
     return episode
 
 
-def episode_record(doc: Doc, episode: Episode, *, error: str | None = None) -> dict[str, Any]:
-    """The whole episode as plain JSON: every turn shown, every answer and how it was judged."""
+def episode_record(doc: Doc, episode: Episode, *, error: str | None = None,
+                   settings: Settings | None = None) -> dict[str, Any]:
+    """The whole episode as plain JSON: every turn shown, every answer and how it was judged.
+
+    Variants with settings also record them (``settings``: the seed the episode was played
+    with), and ICL variants the ids of the solved examples shown (``icl_examples``).
+    """
     turns = []
     for turn, outcome in episode.history:
         turns.append({
@@ -164,6 +208,12 @@ def episode_record(doc: Doc, episode: Episode, *, error: str | None = None) -> d
     error = error or stats.get("error")
     correct = bool(episode.done and episode.correct_prediction and error is None)
     num_turns = len(turns)
+    variant = get_variant(doc["variant"])
+    extra: dict[str, Any] = {}
+    if variant.settings:
+        extra["settings"] = variant.resolve_settings(settings)
+    if variant.icl_shots:
+        extra["icl_examples"] = [example_id for example_id, _ in examples_for(doc, settings)]
     return {
         "format": RECORD_FORMAT,
         "scenario": doc["scenario"],
@@ -177,13 +227,16 @@ def episode_record(doc: Doc, episode: Episode, *, error: str | None = None) -> d
         "error": error,
         "turns": turns,
         "stats": stats,
+        **extra,
     }
 
 
 # -- lmms-eval hooks ---------------------------------------------------------------------------
-def doc_to_visual(doc: Doc) -> list[Image.Image]:
-    """The first turn's image (later rounds pass theirs through ``doc_to_text``)."""
-    return [load_turn_image(episode_from_doc(doc).observe())]
+def doc_to_visual(doc: Doc, lmms_eval_specific_kwargs: Settings | None = None) -> list[Image.Image]:
+    """The first request's images: the first turn's image, after any solved examples (later rounds
+    pass theirs through ``doc_to_text``)."""
+    settings = settings_of(doc, lmms_eval_specific_kwargs)
+    return load_prompt_images(request_for(doc, episode_from_doc(doc, settings), settings))
 
 
 def doc_to_target(doc: Doc) -> str:
@@ -196,37 +249,56 @@ def doc_to_text(doc: Doc, lmms_eval_specific_kwargs: Mapping[str, Any] | None = 
     """Round 0: the first multiple-choice prompt. Later rounds: judge the last answer, then either
     show the next turn or end with the episode record (lmms-eval's agentic protocol).
 
-    The prompt is always the benchmark's exact ``mcqa_prompt``; no per-model pre/post prompt is
-    added, so results stay comparable with the paper.
+    The text is the benchmark's exact ``mcqa_prompt`` (for history and ICL variants, at the end of
+    the transcript the variant builds); no per-model pre/post prompt is added, so results stay
+    comparable with the paper.
     """
+    settings = settings_of(doc, lmms_eval_specific_kwargs)
     if not round_idx:
-        return episode_from_doc(doc).observe().mcqa_prompt
+        return request_for(doc, episode_from_doc(doc, settings), settings).text
     answers = list(previous_round_info["answers"]) if previous_round_info else []
     latest = previous_output[-1] if previous_output else ""
     answers.append(latest if isinstance(latest, str) else ("" if latest is None else str(latest)))
-    episode = replay(doc, answers)
+    episode = replay(doc, answers, settings)
     if len(episode.history) != len(answers):
         raise RuntimeError(f"{doc['scenario']} sample {doc['sample_id']}: {len(answers)} answers for an episode that "
                            f"ended after {len(episode.history)} turns; the round state was not carried back")
+    # Settings ride along in the state, so a runner's fallback record can be replayed with them.
+    carried = {"settings": settings} if settings else {}
     if episode.done:
-        record = episode_record(doc, episode)
-        info = {"answers": answers, "state": {"done": True, "correct": record["correct"]}}
+        record = episode_record(doc, episode, settings=settings)
+        info = {"answers": answers, "state": {"done": True, "correct": record["correct"], **carried}}
         return None, None, True, [json.dumps(record, ensure_ascii=False)], info
     turn = episode.observe()
-    info = {"answers": answers, "state": {"turn": turn.index, "image_path": turn.relative_image_path}}
-    return [load_turn_image(turn)], turn.mcqa_prompt, False, None, info
+    request = request_for(doc, episode, settings)
+    info = {"answers": answers, "state": {"turn": turn.index, "image_path": turn.relative_image_path, **carried}}
+    return load_prompt_images(request), request.text, False, None, info
 
 
-def scored_record(doc: Doc, answers: Sequence[Any]) -> dict[str, Any]:
+def scored_record(doc: Doc, answers: Sequence[Any], settings: Settings | None = None) -> dict[str, Any]:
     """Score ``answers`` by replaying them on the doc's episode (never trusting a stated verdict)."""
-    episode = replay(doc, answers)
+    episode = replay(doc, answers, settings)
     if len(episode.history) < len(answers):
-        return episode_record(doc, episode, error=f"{len(answers)} answers for an episode that ended after "
-                                                  f"{len(episode.history)} turns")
+        return episode_record(doc, episode, settings=settings,
+                              error=f"{len(answers)} answers for an episode that ended after {len(episode.history)} turns")
     if not episode.done:
-        return episode_record(doc, episode, error=f"{MAX_STEPS_ERROR}: the runner stopped after {len(answers)} "
-                                                  "turns, before the episode ended; raise max_agentic_steps")
-    return episode_record(doc, episode)
+        return episode_record(doc, episode, settings=settings,
+                              error=f"{MAX_STEPS_ERROR}: the runner stopped after {len(answers)} turns, before the "
+                                    "episode ended; raise max_agentic_steps")
+    return episode_record(doc, episode, settings=settings)
+
+
+def _carried_settings(doc: Doc, carried: Any) -> dict[str, Any] | None:
+    """The settings a response says the episode was played with; None if they are not valid.
+
+    process_results cannot see the task's settings, so the hook writes them into its record (and
+    round state). They only choose which episode the answers are replayed on; nothing else in the
+    response is taken as a verdict.
+    """
+    try:
+        return settings_of(doc, carried if isinstance(carried, Mapping) else None)
+    except ValueError:
+        return None
 
 
 def record_from_response(doc: Doc, response: Any) -> dict[str, Any]:
@@ -241,10 +313,19 @@ def record_from_response(doc: Doc, response: Any) -> dict[str, Any]:
         payload = json.loads(response) if isinstance(response, str) else None
     except json.JSONDecodeError:
         payload = None
+    answers, carried = None, None
     if isinstance(payload, dict) and payload.get("format") == RECORD_FORMAT and isinstance(payload.get("turns"), list):
-        return scored_record(doc, [turn.get("answer", "") if isinstance(turn, dict) else "" for turn in payload["turns"]])
-    if isinstance(payload, dict) and payload.get("error") == MAX_STEPS_ERROR and isinstance(payload.get("trace"), list):
-        return scored_record(doc, payload["trace"])
+        answers = [turn.get("answer", "") if isinstance(turn, dict) else "" for turn in payload["turns"]]
+        carried = payload.get("settings")
+    elif isinstance(payload, dict) and payload.get("error") == MAX_STEPS_ERROR and isinstance(payload.get("trace"), list):
+        answers, state = payload["trace"], payload.get("state")
+        carried = state.get("settings") if isinstance(state, dict) else None
+    if answers is not None:
+        settings = _carried_settings(doc, carried)
+        if settings is not None:
+            return scored_record(doc, answers, settings)
+        return episode_record(doc, episode_from_doc(doc), error=f"the record's settings {carried!r} are not valid "
+                                                                f"for the {doc['variant']} variant; it cannot be replayed")
     return episode_record(doc, episode_from_doc(doc),
                           error="the final response is not a ProactiveBench episode record; run the task with "
                                 "lmms-eval's agentic runner (output_type generate_until_agentic) and enough "
