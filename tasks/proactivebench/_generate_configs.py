@@ -14,11 +14,11 @@ variants (``icl``) a group listing theirs. ``--check`` only verifies the files a
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
+from proactivebench_ext.lmms import configgen
 from proactivebench_ext.lmms.variants import VARIANTS, Variant, ablation_groups, group_name, task_name
 
 HERE = Path(__file__).resolve().parent
@@ -50,13 +50,10 @@ NUMBERS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "s
 
 
 def group(variant: Variant) -> str:
-    tasks = "".join(f"  - {task_name(variant.name, acronym)}\n" for acronym in variant.scenarios)
-    metrics = "".join(f"  - metric: {metric}\n    aggregation: mean\n    weight_by_size: false\n"
-                      for metric in variant.metrics)
     count = NUMBERS.get(len(variant.scenarios), str(len(variant.scenarios)))
-    return (f"{HEADER}# {variant.description}; scores are the unweighted mean over the {count} scenarios.\n"
-            f"group: {group_name(variant.name)}\ntask:\n{tasks}aggregate_metric_list:\n{metrics}"
-            "metadata:\n  version: 0.1\n")
+    return configgen.group_yaml(HEADER, f"{variant.description}; scores are the unweighted mean over the {count} scenarios.",
+                                group_name(variant.name), [task_name(variant.name, a) for a in variant.scenarios],
+                                variant.metrics)
 
 
 def ablation_group(name: str, members: list[str]) -> str:
@@ -80,35 +77,11 @@ def expected_files() -> dict[Path, str]:
 
 
 def stale_files() -> list[Path]:
-    """Generated files that are missing or differ, plus generated-looking files no longer produced."""
-    files = expected_files()
-    stale = [path for path, text in files.items() if not path.is_file() or path.read_text() != text]
-    for path in [*HERE.glob("*.yaml"), *(HERE / "specs").glob("*.jsonl")]:
-        if path not in files and (path.suffix == ".jsonl" or path.read_text().startswith(HEADER)):
-            stale.append(path)
-    return stale
+    return configgen.stale_files(HERE, expected_files(), HEADER)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if any generated file is stale")
-    args = parser.parse_args(argv)
-    if args.check:
-        stale = stale_files()
-        for path in stale:
-            print(f"stale: {path}", file=sys.stderr)
-        return 1 if stale else 0
-    files = expected_files()
-    for path in stale_files():
-        if path not in files:
-            path.unlink()
-            print(f"removed {path.relative_to(HERE)}")
-    (HERE / "specs").mkdir(exist_ok=True)
-    for path, text in files.items():
-        if not path.is_file() or path.read_text() != text:
-            path.write_text(text)
-            print(f"wrote {path.relative_to(HERE)}")
-    return 0
+    return configgen.main(argv, HERE, expected_files(), HEADER, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

@@ -11,11 +11,11 @@ template; each variant has a group averaging its seven tasks without weights, as
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
+from proactivebench_ext.lmms import configgen
 from proactivebench_ext.lmms.variants import SCENARIO_ACRONYMS, scenario_slug
 
 HERE = Path(__file__).resolve().parent
@@ -52,10 +52,8 @@ def spec(variant: str, acronym: str) -> str:
 
 def group(variant: str) -> str:
     _, metrics, description = VARIANTS[variant]
-    tasks = "".join(f"  - {task_name(variant, acronym)}\n" for acronym in SCENARIO_ACRONYMS)
-    listed = "".join(f"  - metric: {metric}\n    aggregation: mean\n    weight_by_size: false\n" for metric in metrics)
-    return (f"{HEADER}# {description}; scores are the unweighted mean over the seven scenarios.\n"
-            f"group: {group_name(variant)}\ntask:\n{tasks}aggregate_metric_list:\n{listed}metadata:\n  version: 0.1\n")
+    return configgen.group_yaml(HEADER, f"{description}; scores are the unweighted mean over the seven scenarios.",
+                                group_name(variant), [task_name(variant, a) for a in SCENARIO_ACRONYMS], metrics)
 
 
 def expected_files() -> dict[Path, str]:
@@ -70,35 +68,11 @@ def expected_files() -> dict[Path, str]:
 
 
 def stale_files() -> list[Path]:
-    """Generated files that are missing or differ, plus generated-looking files no longer produced."""
-    files = expected_files()
-    stale = [path for path, text in files.items() if not path.is_file() or path.read_text() != text]
-    for path in [*HERE.glob("*.yaml"), *(HERE / "specs").glob("*.jsonl")]:
-        if path not in files and (path.suffix == ".jsonl" or path.read_text().startswith(HEADER)):
-            stale.append(path)
-    return stale
+    return configgen.stale_files(HERE, expected_files(), HEADER)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if any generated file is stale")
-    args = parser.parse_args(argv)
-    if args.check:
-        stale = stale_files()
-        for path in stale:
-            print(f"stale: {path}", file=sys.stderr)
-        return 1 if stale else 0
-    files = expected_files()
-    for path in stale_files():
-        if path not in files:
-            path.unlink()
-            print(f"removed {path.relative_to(HERE)}")
-    (HERE / "specs").mkdir(exist_ok=True)
-    for path, text in files.items():
-        if not path.is_file() or path.read_text() != text:
-            path.write_text(text)
-            print(f"wrote {path.relative_to(HERE)}")
-    return 0
+    return configgen.main(argv, HERE, expected_files(), HEADER, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":
