@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .constants import ROTATE, STOP, load_benchmark
-from .matching import CORRECT, MISMATCH, WRONG, Match, match_answer, mcqa_prompt
+from .matching import CORRECT, MISMATCH, Match, match_answer, mcqa_prompt
 from .scenarios import (
     Box, EpisodeFault, InvalidEntryError, Sample, Scenario, State, resolve_scenario,
 )

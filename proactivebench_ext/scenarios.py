@@ -15,7 +15,7 @@ past the end of a list), the rules raise :class:`EpisodeFault`; the engine turns
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping, Sequence
 
 from .constants import (

@@ -19,10 +19,8 @@ import json
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -32,6 +30,7 @@ from proactivebench_ext.lmms.baselines import parse_options
 from proactivebench_ext.lmms.variants import VARIANTS, ablation_groups, all_tasks, group_name
 from proactivebench_ext.policies import oracle_requests
 
+from .test_lmms_eval import TURN_KEYS, Run, read_run
 from .tiny_models import build_tiny_llava
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,20 +39,6 @@ ABLATIONS = {task: spec for task, spec in all_tasks().items() if spec[0] not in 
 GROUPS = ["proactivebench_hint", "proactivebench_history", "proactivebench_random", *ablation_groups()]
 SEEDED = [task for task, (variant, _) in ABLATIONS.items() if VARIANTS[variant].settings]
 SEED1 = {f"seed1_{task.removeprefix('proactivebench_')}": task for task in SEEDED}  # copies with seed: 1
-TURN_KEYS = {"index", "image_path", "crop", "prompt", "options", "mcqa_prompt", "answer", "action_evaluation",
-             "category_evaluation", "action", "done"}
-
-
-@dataclass
-class Run:
-    results: dict[str, Any]
-    samples: dict[str, list[dict[str, Any]]]  # task -> logged samples, by doc_id
-    log: str
-
-    def records(self, task: str) -> list[dict[str, Any]]:
-        return [json.loads(sample["filtered_resps"]) for sample in self.samples[task]]
-
-
 @cache
 def docs(variant: str, acronym: str) -> tuple[dict[str, str], ...]:
     return tuple(hooks.doc_rows(acronym, variant))
@@ -82,16 +67,7 @@ def start(args: list[str], env: dict[str, str], out: Path) -> tuple[subprocess.P
 
 def finish(proc: subprocess.Popen, out: Path) -> Run:
     log = proc.communicate(timeout=600)[0]
-    (out / "run.log").write_text(log)
-    results = list(out.glob("**/*_results.json"))
-    # lmms-eval exits 0 even when a run fails: the results file is the proof it worked
-    assert proc.returncode == 0 and len(results) == 1, f"lmms-eval run failed ({out / 'run.log'}):\n{log[-4000:]}"
-    samples: dict[str, list[dict[str, Any]]] = {}
-    for path in out.glob("**/*_samples_*.jsonl"):
-        task = path.name.split("_samples_", 1)[1].removesuffix(".jsonl")
-        rows = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
-        samples[task] = sorted(rows, key=lambda row: row["doc_id"])
-    return Run(json.loads(results[0].read_text("utf-8")), samples, log)
+    return read_run(out, proc.returncode, log)
 
 
 @pytest.fixture(scope="module")

@@ -69,10 +69,14 @@ def run_lmms_eval(args: list[str], env: dict[str, str], out: Path, *, processes:
                    str(processes), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
                    "--main_process_port", str(free_port()), *lmms]
     proc = subprocess.run(command, env=env, cwd=out, capture_output=True, text=True, timeout=900)
-    log = proc.stdout + proc.stderr
+    return read_run(out, proc.returncode, proc.stdout + proc.stderr)
+
+
+def read_run(out: Path, returncode: int, log: str) -> Run:
+    """The results and samples an lmms-eval run wrote to ``out`` (its exit code alone proves nothing)."""
     (out / "run.log").write_text(log)
     results = list(out.glob("**/*_results.json"))
-    assert proc.returncode == 0 and len(results) == 1, f"lmms-eval run failed ({out / 'run.log'}):\n{log[-4000:]}"
+    assert returncode == 0 and len(results) == 1, f"lmms-eval run failed ({out / 'run.log'}):\n{log[-4000:]}"
     samples: dict[str, list[dict[str, Any]]] = {}
     for path in out.glob("**/*_samples_*.jsonl"):
         task = path.name.split("_samples_", 1)[1].removesuffix(".jsonl")
