@@ -144,8 +144,10 @@ class Episode:
             self._move_on(action)
         except EpisodeFault as fault:
             self._end(error=str(fault))
-            return dataclasses.replace(outcome, done=True, error=str(fault))
-        return dataclasses.replace(outcome, done=self.done)
+        if self.done:  # the move itself ended the episode: the turn's record must say so
+            outcome = dataclasses.replace(outcome, done=True, error=self.error)
+            self.history[-1] = (turn, outcome)
+        return outcome
 
     def _decide(self, action_match: Match, category_match: Match) -> tuple[int, bool]:
         """STOP on a wrong or unmatched answer or a correct category; else the requested action."""

@@ -263,3 +263,13 @@ def test_forks_do_not_consume_the_random_mode_draws():
         plain.answer(request)
         explored.answer(request)
     assert plain.stats == explored.stats
+
+
+def test_a_move_into_an_unplayable_state_ends_the_episode_and_its_last_turn_says_so():
+    entry = dict(first_entry("QD"), first_image=3)  # only frames 0..num_images-1 exist
+    episode = new_episode("QD", entry)
+    request = next(o for o in entry["options"] if not is_abstain(o))
+    while not episode.done:
+        outcome = episode.answer(request)
+    assert "outside the valid images" in episode.stats["error"] and not episode.correct_prediction
+    assert outcome.done and outcome.error == episode.error and episode.history[-1][1] == outcome
