@@ -16,7 +16,7 @@ import dataclasses
 import os
 import random
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from .constants import ROTATE, STOP, load_benchmark
 from .matching import CORRECT, MISMATCH, Match, match_answer, mcqa_prompt
@@ -24,7 +24,7 @@ from .scenarios import (
     Box, EpisodeFault, InvalidEntryError, Sample, Scenario, State, resolve_scenario,
 )
 
-__all__ = ["Turn", "Outcome", "Episode", "new_episode", "reachable_images", "InvalidEntryError"]
+__all__ = ["Turn", "Outcome", "Episode", "new_episode", "reachable_episodes", "reachable_images", "InvalidEntryError"]
 
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "image_template": str, "first_image": int, "num_images": int, "reference_image": int,
@@ -279,6 +279,20 @@ def new_episode(scenario: str | Scenario, entry: Mapping[str, Any], data_dir: st
         raise InvalidEntryError(rules.dataset, sample.id, fault.field, str(fault)) from None
 
 
+def reachable_episodes(episode: Episode) -> Iterator[Episode]:
+    """``episode`` and every distinct unfinished state reachable from it by accepted requests."""
+    seen, stack = {episode.state}, [episode]
+    while stack:
+        current = stack.pop()
+        yield current
+        for option in current.correct_now()[0]:
+            child = current.fork()
+            child.answer(option)
+            if not child.done and child.state not in seen:
+                seen.add(child.state)
+                stack.append(child)
+
+
 def reachable_images(scenario: str | Scenario, entry: Mapping[str, Any], *, reference: bool = False) -> list[str]:
     """Every relative image path a turn of ``entry`` may show, in discovery order.
 
@@ -286,16 +300,5 @@ def reachable_images(scenario: str | Scenario, entry: Mapping[str, Any], *, refe
     exact by construction rather than a second copy of each scenario's image rules.
     """
     start = new_episode(scenario, entry, reference=reference)
-    seen, images, stack = {start.state}, [], [start]
-    while stack:
-        episode = stack.pop()
-        path = episode.observe().relative_image_path
-        if path not in images:
-            images.append(path)
-        for option in episode.correct_now()[0]:
-            child = episode.fork()
-            child.answer(option)
-            if not child.done and child.state not in seen:
-                seen.add(child.state)
-                stack.append(child)
-    return images
+    paths = (episode.observe().relative_image_path for episode in reachable_episodes(start))
+    return list(dict.fromkeys(paths))

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image, ImageChops
 
 from proactivebench_ext import new_episode
+from proactivebench_ext.engine import reachable_episodes
 from proactivebench_ext.constants import load_benchmark
 from proactivebench_ext.policies import oracle_answer
 from proactivebench_ext.data import embedded_data_dir, is_dropped, load_test_set
@@ -42,20 +43,6 @@ def _dataset(acronym: str) -> str:
 
 def _files(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def _reachable(episode):
-    """Every distinct non-final state reachable by accepted requests, as episodes."""
-    stack, seen = [episode], {episode.state}
-    while stack:
-        current = stack.pop()
-        yield current
-        for option in current.correct_now()[0]:
-            child = current.fork()
-            child.answer(option)
-            if not child.done and child.state not in seen:
-                seen.add(child.state)
-                stack.append(child)
 
 
 def _letters(count: int) -> list[str]:
@@ -116,7 +103,7 @@ def test_generated_images_are_exactly_the_reachable_ones(nine):
     for acronym in ACRONYMS:
         for entry in load_test_set(acronym, nine):
             for reference in (False, True):
-                reachable |= {ep.observe().relative_image_path for ep in _reachable(new_episode(acronym, entry, nine, reference=reference))}
+                reachable |= {ep.observe().relative_image_path for ep in reachable_episodes(new_episode(acronym, entry, nine, reference=reference))}
     dropped_videos = {f"OcclusionDataSet-MM20/video_{row['id']:03d}/" for row in _rows(nine, "VSOD") if is_dropped(row)}
     assert reachable <= on_disk
     assert {path for path in on_disk - reachable if not any(path.startswith(v) for v in dropped_videos)} == set()
@@ -129,7 +116,7 @@ def _assert_plays_cleanly(acronym: str, entry: dict, data_dir: Path) -> int:
     """Every reachable state answered with every shown option, letter and junk: no engine fault."""
     answers_tried = 0
     for hint in (False, True):
-        for state in _reachable(new_episode(acronym, entry, data_dir, hint=hint)):
+        for state in reachable_episodes(new_episode(acronym, entry, data_dir, hint=hint)):
             turn = state.observe()
             answers = list(turn.options) + _letters(len(turn.options)) + ["", "I think it is a dog maybe", "Z"]
             for answer in answers:
@@ -174,7 +161,7 @@ def test_coco_crops_stay_inside_the_image(nine):
     for entry in load_test_set("COCO", nine):
         with Image.open(nine / entry["image_template"]) as image:
             width, height = image.size
-        boxes = [state.observe().crop for state in _reachable(new_episode("COCO", entry, nine))]
+        boxes = [state.observe().crop for state in reachable_episodes(new_episode("COCO", entry, nine))]
         assert len(boxes) > 1
         for left, top, right, bottom in boxes:
             assert 0 <= left < right <= width and 0 <= top < bottom <= height, (entry["direction"], boxes)
