@@ -89,12 +89,7 @@ def plot_reference_vs_proactive(report: Report, path: Path) -> bool:
         ax.grid(axis="y", alpha=0.3)
     for ax in axes[::4]:
         ax.set_ylabel("accuracy (%)")
-    handles, labels = [], []
-    for ax in axes:
-        for h, l in zip(*ax.get_legend_handles_labels()):
-            if l not in labels:
-                handles.append(h)
-                labels.append(l)
+    handles, labels = _legend_entries(axes)
     fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=9)
     diamonds = "; diamonds: the paper's number for the same model" if paper_labelled else ""
     fig.suptitle(f"Reference vs ProactiveBench accuracy (bars: ours, 95% bootstrap CI{diamonds})", fontsize=11)
@@ -216,12 +211,7 @@ def plot_episode_lengths(report: Report, path: Path) -> bool:
     for ax in axes[::4]:
         ax.set_ylabel("episodes (%)")
     axes[-1].axis("off")
-    handles, labels = [], []
-    for ax in axes:
-        for h, l in zip(*ax.get_legend_handles_labels()):
-            if l not in labels:
-                handles.append(h)
-                labels.append(l)
+    handles, labels = _legend_entries(axes)
     axes[-1].legend(handles, labels, loc="center", fontsize=9, title="model")
     fig.suptitle("Episode length (turns; 1 = answered at once, each request adds one)", fontsize=11)
     fig.savefig(path, dpi=DPI)
@@ -243,3 +233,14 @@ def write_plots(report: Report, out: Path) -> list[str]:
         if plot(report, out / name):
             written.append(name)
     return written
+
+
+def _legend_entries(axes) -> tuple[list, list[str]]:
+    """One legend entry per label across all panels (each model appears once)."""
+    handles, labels = [], []
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    return handles, labels
