@@ -16,7 +16,7 @@ def _frame_distance(episode: Episode) -> int:
     """How far the shown frame is from the reference frame (circular where frames wrap around)."""
     sample, image_id = episode.sample, episode.state.image_id
     gap = abs(image_id - sample.reference_image)
-    return min(gap, sample.num_images - gap) if episode.scenario.acronym in ("ROD", "VSOD") else gap
+    return min(gap, sample.num_images - gap) if episode.scenario.frames_wrap_around else gap
 
 
 def _answerable(episode: Episode) -> bool:

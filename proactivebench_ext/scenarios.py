@@ -121,6 +121,7 @@ class Scenario:
     random_stops_at_edges: ClassVar[bool] = False  # CIT: in random mode a move off the video stops
     # What an oracle aims for: the reference frame (videos, ROD) or the last request accepted.
     oracle_goal: ClassVar[str] = "exhaust"
+    frames_wrap_around: ClassVar[bool] = False  # ROD, VSOD: moving past the last frame shows the first
 
     @property
     def texts(self) -> ScenarioTexts:
@@ -216,6 +217,11 @@ class Scenario:
         raise NotImplementedError
 
 
+def _step_around(sample: Sample, state: State, step: int) -> State:
+    """One frame back or forward on a sequence whose frames wrap around."""
+    return dataclasses.replace(state, image_id=(state.image_id + step) % sample.num_images)
+
+
 def _categories_text(categories: Sequence[str]) -> str:
     return ", ".join(category.replace(".", "") for category in categories)
 
@@ -225,6 +231,7 @@ class RealisticOcclusion(Scenario):
 
     acronym = "ROD"
     oracle_goal = "reference_frame"
+    frames_wrap_around = True
     action_space = (STOP, LEFT, RIGHT)
 
     def image_path(self, sample: Sample, state: State, *, reference: bool) -> str:
@@ -239,8 +246,7 @@ class RealisticOcclusion(Scenario):
         return super().correct_now(sample, state, reference=reference, random_actions=random_actions)
 
     def advance(self, sample, state, action):
-        step = -1 if action == LEFT else 1
-        return dataclasses.replace(state, image_id=(state.image_id + step) % sample.num_images)
+        return _step_around(sample, state, -1 if action == LEFT else 1)
 
     def open_ended_answers(self, sample, state):
         return "Move the blocks, Move the camera."
@@ -251,6 +257,7 @@ class VideoOcclusion(Scenario):
 
     acronym = "VSOD"
     oracle_goal = "reference_frame"
+    frames_wrap_around = True
     action_space = (STOP, REWIND, FORWARD)
     image_id_digits = 4
 
@@ -259,8 +266,7 @@ class VideoOcclusion(Scenario):
         return {}
 
     def advance(self, sample, state, action):
-        step = -1 if action == REWIND else 1
-        return dataclasses.replace(state, image_id=(state.image_id + step) % sample.num_images)
+        return _step_around(sample, state, -1 if action == REWIND else 1)
 
     def open_ended_answers(self, sample, state):
         _, categories = self.correct_now(sample, state, reference=False, random_actions=False)
@@ -346,9 +352,9 @@ def _without_first_wait(options: list[str]) -> list[str]:
     return options
 
 
-def _without(options: list[str], option: str, field: str = "options") -> list[str]:
+def _without(options: list[str], option: str) -> list[str]:
     if option not in options:
-        raise EpisodeFault(f"{option!r} must be among the options", field)
+        raise EpisodeFault(f"{option!r} must be among the options", "options")
     options.remove(option)
     return options
 
@@ -433,7 +439,7 @@ class CocoCrop(Scenario):
     def format_template(self, sample, state, image_id, *, reference):
         return sample.image_template  # a single photo: the template is the path
 
-    def _trim_exhausted(self, sample: Sample, state: State, options: list[str], field: str = "options") -> list[str]:
+    def _trim_exhausted(self, sample: Sample, state: State, options: list[str]) -> list[str]:
         camera = sample.camera
         if camera.direction == "zoom":
             if state.horizontal_step == camera.max_horizontal:
@@ -441,7 +447,7 @@ class CocoCrop(Scenario):
                     raise EpisodeFault(
                         f"zoom reached its horizontal limit {camera.max_horizontal} but not its vertical one "
                         f"({state.vertical_step} != {camera.max_vertical})", "horizontal_step")
-                _without(options, ZOOM_OPTION, field)
+                _without(options, ZOOM_OPTION)
             return options
         if state.horizontal_step >= camera.max_horizontal:
             for option in HORIZONTAL_OPTIONS:

@@ -94,7 +94,7 @@ def test_waves_never_mix_tasks_or_repeat_a_doc():
     waves = _waves(plays)
     for wave in waves:
         assert len({play.task_name for play in wave}) == 1
-        assert len({lockstep._doc_key(play.doc) for play in wave}) == len(wave)
+        assert len({play.doc_key for play in wave}) == len(wave)
     assert sum(len(wave) for wave in waves) == len(plays) and len(waves) == len(TASKS) + 1
 
 

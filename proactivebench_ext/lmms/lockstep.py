@@ -87,6 +87,7 @@ class _Play:
     split: str
     max_steps: int
     doc: Any = None
+    doc_key: str = ""  # identifies the doc when a backend hands it back to a shared callable
     visuals: list | None = None  # this round's visuals (None until needed)
     previous_round_info: Any = None
     outputs: list = field(default_factory=list)
@@ -102,8 +103,9 @@ class _Play:
             raise ValueError("generate_until_agentic requires callable doc_to_text")
         base = copy.deepcopy(generation_kwargs)
         max_steps = int(base.pop("max_agentic_steps", 12))
+        doc = lm.task_dict[task_name][split][doc_id]
         return cls(request, context, base, doc_to_visual, doc_to_text, doc_id, task_name, split, max_steps,
-                   doc=lm.task_dict[task_name][split][doc_id], done=max_steps <= 0)
+                   doc=doc, doc_key=_doc_key(doc), done=max_steps <= 0)
 
     def current_visuals(self) -> list:
         if self.visuals is None:
@@ -189,7 +191,7 @@ def _waves(plays: list[_Play]) -> list[list[_Play]]:
     waves: list[list[_Play]] = []
     open_waves: dict[tuple[str, str], list[tuple[list[_Play], set[str]]]] = {}
     for play in plays:
-        key = _doc_key(play.doc)
+        key = play.doc_key
         candidates = open_waves.setdefault((play.task_name, play.split), [])
         for wave, keys in candidates:
             if key not in keys:
@@ -206,7 +208,7 @@ def _waves(plays: list[_Play]) -> list[list[_Play]]:
 def _round_requests(lm: Any, wave: list[_Play], round_idx: int) -> list[Any]:
     from lmms_eval.api.instance import Instance
 
-    by_doc = {_doc_key(play.doc): play for play in wave}
+    by_doc = {play.doc_key: play for play in wave}
 
     def shared_doc_to_visual(doc: Any) -> list:
         return by_doc[_doc_key(doc)].current_visuals()
