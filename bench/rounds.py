@@ -78,10 +78,10 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from proactivebench_ext.lmms.lockstep import run_lockstep
-    from proactivebench_ext.lmms.variants import task_name
-    from proactivebench_ext.synth import generate
-    from proactivebench_ext.tiny_gemma3 import build_tiny_gemma3, count_parameters
+    from proactivebench_ext.lmms.runtime.lockstep import run_lockstep
+    from proactivebench_ext.core.naming import task_name
+    from proactivebench_ext.data.synth import generate
+    from proactivebench_ext.testing.tiny_gemma3 import build_tiny_gemma3, count_parameters
 
     work = Path(tempfile.mkdtemp(prefix="bench_rounds_"))
     generate(work / "data", per_scenario=args.per_scenario, seed=0)

@@ -11,11 +11,12 @@ import sys
 
 COMMANDS = {
     "demo": ("proactivebench_ext.demo", "run the benchmark end to end on the embedded set and write the report"),
-    "check-data": ("proactivebench_ext.checkdata", "validate a data directory in the released layout"),
-    "conformance": ("proactivebench_ext.conformance", "replay golden traces of the reference implementation"),
+    "check-data": ("proactivebench_ext.data.checkdata", "validate a data directory in the released layout"),
+    "synth": ("proactivebench_ext.data.synth", "write a synthetic data set in the released layout"),
+    "conformance": ("proactivebench_ext.testing.conformance", "replay golden traces of the reference implementation"),
     "tasks-path": ("proactivebench_ext.lmms.registration", "print the folder of our lmms-eval task configs"),
-    "judge": ("proactivebench_ext.judge", "score logged open-ended answers with an LLM judge (resumable)"),
-    "report": ("proactivebench_ext.report", "tables and plots from lmms-eval output folders"),
+    "judge": ("proactivebench_ext.judge.phase", "score logged open-ended answers with an LLM judge (resumable)"),
+    "report": ("proactivebench_ext.report.cli", "tables and plots from lmms-eval output folders"),
 }
 
 

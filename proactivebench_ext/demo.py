@@ -29,13 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Callable, Sequence
 
-from .data import DATA_DIR_ENV, DOWNLOAD_ENV, embedded_data_dir
-from .lmms.variants import SCENARIO_ACRONYMS
-from .paper import AVG
-from .report import DEFAULT_ITERATIONS, ReportError, write_report
+from .data.layout import DATA_DIR_ENV, DOWNLOAD_ENV, embedded_data_dir
+from .core.naming import SCENARIO_ACRONYMS
+from .report.paper import AVG
+from .report.aggregate import DEFAULT_ITERATIONS
+from .report.cli import write_report
+from .report.read import ReportError
 
 if TYPE_CHECKING:
-    from .report import Report
+    from .report.aggregate import Report
 
 TASKS = "proactive_*,proactivebench_reference"
 VARIANTS = ("main", "reference")
@@ -195,7 +197,7 @@ def build_tiny_llava(directory: Path, env: dict[str, str], *, stream: IO[str]) -
         print(f"  tiny: reusing the tiny LLaVA in {directory}", file=stream, flush=True)
         return directory
     log = directory.with_name(directory.name + ".log")
-    code = ("from proactivebench_ext.tiny_models import build_tiny_llava; "
+    code = ("from proactivebench_ext.testing.tiny_models import build_tiny_llava; "
             f"build_tiny_llava({str(directory)!r}, **{TINY_LLAVA!r})")
     start = time.monotonic()
     status = stream_process([sys.executable, "-c", code], log, env, directory.parent, lambda line: None)
@@ -223,7 +225,7 @@ def random_expectation(variant: str, *, limit: int | None, data_dir: Path) -> Ex
     """What ``proactive_random`` should score: each episode's exact success probability, averaged
     per scenario and then over scenarios, as lmms-eval's group does."""
     from .lmms.hooks import doc_rows, episode_from_doc
-    from .policies import random_success_probability
+    from .core.policies import random_success_probability
 
     means, variances = [], []
     for acronym in SCENARIO_ACRONYMS:

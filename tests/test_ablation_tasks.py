@@ -24,11 +24,12 @@ from pathlib import Path
 
 import pytest
 
-from proactivebench_ext.ablations import HISTORY_HEADER, ICL_HEADER
+from proactivebench_ext.core.ablations import HISTORY_HEADER, ICL_HEADER
 from proactivebench_ext.lmms import hooks
 from proactivebench_ext.lmms.baselines import parse_options
-from proactivebench_ext.lmms.variants import VARIANTS, ablation_groups, all_tasks, group_name
-from proactivebench_ext.policies import oracle_requests
+from proactivebench_ext.core.variants import VARIANTS, ablation_groups, all_tasks
+from proactivebench_ext.core.naming import group_name
+from proactivebench_ext.core.policies import oracle_requests
 
 from .test_lmms_eval import TURN_KEYS, Run, read_run
 from .tiny_models import build_tiny_llava
@@ -319,7 +320,8 @@ def test_oracle_reads_the_current_block_and_answers_blind_on_an_unknown_seed():
 
 
 def test_icl_docs_need_enough_examples(tmp_path):
-    from proactivebench_ext.data import DataError, embedded_data_dir, load_test_set
+    from proactivebench_ext.data.errors import DataError
+    from proactivebench_ext.data.layout import embedded_data_dir, load_test_set
 
     entries = load_test_set("ROD", embedded_data_dir())
     jsonl = next(embedded_data_dir().glob("Realistic-Occlusion-Dataset_preprocessed.jsonl"))

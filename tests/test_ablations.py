@@ -7,11 +7,11 @@ import random
 import pytest
 
 from proactivebench_ext import SCENARIOS, new_episode
-from proactivebench_ext.ablations import (
+from proactivebench_ext.core.ablations import (
     draw_shots, history_prompt, icl_prompt, proactive_option_pool, randomize_proactive_options,
 )
-from proactivebench_ext.icl import icl_example
-from proactivebench_ext.scenarios import is_abstain
+from proactivebench_ext.core.icl import icl_example
+from proactivebench_ext.core.scenarios import is_abstain
 from tests.test_engine import first_entry
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from proactivebench_ext.checkdata import check_data_dir, check_image, main
-from proactivebench_ext.data import embedded_data_dir, jsonl_path, load_test_set
+from proactivebench_ext.data.checkdata import check_data_dir, check_image, main
+from proactivebench_ext.data.layout import embedded_data_dir, jsonl_path, load_test_set
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def test_passes_on_the_embedded_set(data, capsys):
 
 
 def test_passes_on_a_larger_generated_set_with_archives(tmp_path, capsys):
-    from proactivebench_ext.synth import generate
+    from proactivebench_ext.data.synth import generate
 
     generate(tmp_path, per_scenario=12, seed=7, zip_archives=True)
     status, out, err = _run(capsys, str(tmp_path))
@@ -119,7 +119,7 @@ def test_missing_image_reached_only_in_reference_mode(data, capsys):
 
 
 def test_missing_extracted_folder_suggests_unzipping_the_archive(data, capsys):
-    from proactivebench_ext.synth import write_zip
+    from proactivebench_ext.data.synth import write_zip
 
     write_zip(data / "QuickDraw", data / "QuickDraw.zip")
     shutil.rmtree(data / "QuickDraw")
@@ -155,7 +155,7 @@ def test_not_a_directory(tmp_path, capsys):
 
 
 def test_progress_goes_to_stderr(tmp_path, capsys):
-    from proactivebench_ext.synth import generate
+    from proactivebench_ext.data.synth import generate
 
     generate(tmp_path, per_scenario=100, seed=2, scenarios=["QD"])
     status, out, err = _run(capsys, str(tmp_path), "--scenarios", "QD", "--quick")

@@ -11,13 +11,13 @@ import pytest
 from PIL import Image
 
 from proactivebench_ext import new_episode
-from proactivebench_ext.constants import load_benchmark
-from proactivebench_ext.data import (
+from proactivebench_ext.core.constants import load_benchmark
+from proactivebench_ext.data.layout import (
     DATA_DIR_ENV, DOWNLOAD_ENV, DataError, DataNotFoundError, embedded_data_dir, jsonl_path, load_test_set,
     resolve_data_dir,
 )
-from proactivebench_ext.images import load_turn_image, resize_short_edge
-from proactivebench_ext.synth import generate, plan
+from proactivebench_ext.data.images import load_turn_image, resize_short_edge
+from proactivebench_ext.data.synth import generate, plan
 
 ACRONYMS = list(load_benchmark().datasets.values())
 
@@ -118,7 +118,7 @@ def test_download_is_used_only_when_asked(tmp_path, monkeypatch):
         calls.append(list(scenarios) if scenarios else None)
         return tmp_path
 
-    monkeypatch.setattr("proactivebench_ext.hub.download_test_data", fake_download)
+    monkeypatch.setattr("proactivebench_ext.data.layout.download_test_data", fake_download)
     assert resolve_data_dir(scenarios=["ROD"]) == embedded_data_dir() and calls == []
     assert resolve_data_dir(scenarios=["ROD"], download=True) == tmp_path and calls == [["ROD"]]
     monkeypatch.setenv(DOWNLOAD_ENV, "1")

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from proactivebench_ext import InvalidEntryError, SCENARIOS, new_episode, resolve_scenario
-from proactivebench_ext.conformance import run as run_conformance
-from proactivebench_ext.constants import LEFT, RIGHT, STOP, load_benchmark
-from proactivebench_ext.matching import CORRECT, MISMATCH, WRONG, match_answer, standardize_letter, standardize_text
-from proactivebench_ext.oeg import parse_judge_output, strip_reasoning
-from proactivebench_ext.scenarios import is_abstain
-from proactivebench_ext.policies import oracle_answer, oracle_requests, random_success_probability
+from proactivebench_ext.testing.conformance import run as run_conformance
+from proactivebench_ext.core.constants import LEFT, RIGHT, STOP, load_benchmark
+from proactivebench_ext.core.matching import CORRECT, MISMATCH, WRONG, match_answer, standardize_letter, standardize_text
+from proactivebench_ext.judge.prompts import parse_judge_output, strip_reasoning
+from proactivebench_ext.core.scenarios import is_abstain
+from proactivebench_ext.core.policies import oracle_answer, oracle_requests, random_success_probability
 
 GOLDEN = Path(__file__).parent / "golden"
 BENCHMARK_SHA256 = "7f5c3a34b1b4c9566b8722bffdebcac8a76eebc7bc08418d5316c2c39a6c493e"  # shared/reference/benchmark.json
@@ -52,7 +52,7 @@ def test_conformance_runner_reports_first_difference(tmp_path):
 
 
 def test_conformance_cli_exit_status(tmp_path):
-    from proactivebench_ext.conformance import main
+    from proactivebench_ext.testing.conformance import main
 
     assert main([str(GOLDEN)]) == 0
     assert main([str(tmp_path)]) == 1  # no golden files at all is a failure, not a pass

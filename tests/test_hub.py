@@ -17,11 +17,12 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from proactivebench_ext import hub
-from proactivebench_ext.checkdata import check_data_dir
-from proactivebench_ext.constants import load_benchmark
-from proactivebench_ext.data import DATA_DIR_ENV, DOWNLOAD_ENV, DataError, load_test_set, resolve_data_dir
-from proactivebench_ext.synth import generate
+from proactivebench_ext.data import hub
+from proactivebench_ext.data.checkdata import check_data_dir
+from proactivebench_ext.core.constants import load_benchmark
+from proactivebench_ext.data.errors import DataError
+from proactivebench_ext.data.layout import DATA_DIR_ENV, DOWNLOAD_ENV, load_test_set, resolve_data_dir
+from proactivebench_ext.data.synth import generate
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

@@ -21,8 +21,9 @@ from typing import Any
 import pytest
 
 from proactivebench_ext.lmms.hooks import doc_rows, episode_from_doc
-from proactivebench_ext.lmms.variants import VARIANTS, all_groups, all_tasks, group_name
-from proactivebench_ext.policies import oracle_requests, random_success_probability
+from proactivebench_ext.core.variants import VARIANTS, all_groups, all_tasks
+from proactivebench_ext.core.naming import group_name
+from proactivebench_ext.core.policies import oracle_requests, random_success_probability
 
 from .tiny_models import build_tiny_llava
 

@@ -19,15 +19,16 @@ from typing import Any, Callable, Sequence
 import pytest
 import yaml
 
-from proactivebench_ext.constants import load_benchmark
-from proactivebench_ext.data import embedded_data_dir, load_test_set
+from proactivebench_ext.core.constants import load_benchmark
+from proactivebench_ext.data.layout import embedded_data_dir, load_test_set
 from proactivebench_ext.lmms import hooks, registration
+from proactivebench_ext.lmms.runtime import startup, task_index
 from proactivebench_ext.lmms.baselines import parse_options
-from proactivebench_ext.lmms.hooks import (MAX_STEPS_ERROR, UnsupportedOptionError, doc_rows, episode_from_doc,
-                                           process_results, refuse_unsafe_caching)
-from proactivebench_ext.lmms.variants import (MAX_AGENTIC_STEPS, PLAIN, SCENARIO_ACRONYMS, VARIANTS, all_tasks,
-                                              task_name)
-from proactivebench_ext.policies import oracle_answer, oracle_requests
+from proactivebench_ext.lmms.hooks import MAX_STEPS_ERROR, doc_rows, episode_from_doc, process_results
+from proactivebench_ext.lmms.runtime.options import UnsupportedOptionError, refuse_unsafe_caching
+from proactivebench_ext.core.variants import MAX_AGENTIC_STEPS, PLAIN, VARIANTS, all_tasks
+from proactivebench_ext.core.naming import SCENARIO_ACRONYMS, task_name
+from proactivebench_ext.core.policies import oracle_answer, oracle_requests
 
 REPO = Path(__file__).resolve().parents[1]
 TASKS_DIR = REPO / "tasks" / "proactivebench"
@@ -167,7 +168,7 @@ def test_each_round_shows_its_own_image_and_prompt(acronym, variant):
         assert prompts == [turn["mcqa_prompt"] for turn in record["turns"]]
         # The image handed to the model at each round is the turn's (cropped) image.
         for image, turn in zip(model.images, record["turns"]):
-            from proactivebench_ext.images import load_turn_image
+            from proactivebench_ext.data.images import load_turn_image
 
             class Shown:  # what load_turn_image reads from a turn
                 image_path = str(Path(doc["data_dir"]) / turn["image_path"])
@@ -264,13 +265,13 @@ class FakeTaskManager:
 
 def test_register_tasks_appends_our_folder_once_and_respects_the_version_guard(monkeypatch):
     folder = str(registration.tasks_path())
-    monkeypatch.setattr(registration, "lmms_eval_version", lambda: "0.6.9")
+    monkeypatch.setattr(task_index, "lmms_eval_version", lambda: "0.6.9")
     cls = type("TM", (FakeTaskManager,), {})
-    assert registration.register_tasks(cls) is False and cls.initialize_tasks is FakeTaskManager.initialize_tasks
+    assert task_index.register_tasks(cls) is False and cls.initialize_tasks is FakeTaskManager.initialize_tasks
 
-    monkeypatch.setattr(registration, "lmms_eval_version", lambda: "0.7.3")
-    assert registration.register_tasks(cls) is True
-    assert registration.register_tasks(cls) is True  # idempotent
+    monkeypatch.setattr(task_index, "lmms_eval_version", lambda: "0.7.3")
+    assert task_index.register_tasks(cls) is True
+    assert task_index.register_tasks(cls) is True  # idempotent
     manager = cls()
     assert manager.initialize_tasks() == ([folder], True)
     assert manager.initialize_tasks(include_path="/mine") == (["/mine", folder], True)
@@ -279,9 +280,7 @@ def test_register_tasks_appends_our_folder_once_and_respects_the_version_guard(m
 
 
 def test_startup_hook_never_raises(capsys):
-    spec = importlib.util.spec_from_file_location("_hook_under_test", REPO / "_proactivebench_ext_hook.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = startup
     module._register(object())  # a "lmms_eval.tasks" without TaskManager
     assert "could not register tasks" in capsys.readouterr().err
     finder = module._Finder()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from proactivebench_ext.lmms.variants import all_groups, all_tasks
+from proactivebench_ext.core.variants import all_groups, all_tasks
 
 REPO = Path(__file__).resolve().parents[1]
 IGNORED = shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache",
@@ -56,7 +56,7 @@ def test_both_wheels_put_the_startup_hook_in_site_packages(wheels, kind):
     assert "proactivebench_ext_hook.pth,sha256=" in record
     assert b"[lmms_eval.models]" in entry_points
     if kind == "regular":
-        assert "_proactivebench_ext_hook.py" in listed
+        assert "proactivebench_ext/lmms/runtime/startup.py" in listed
 
 
 def test_a_wheel_built_from_the_sdist_still_has_the_startup_hook(tmp_path):
@@ -71,7 +71,7 @@ def test_a_wheel_built_from_the_sdist_still_has_the_startup_hook(tmp_path):
                            capture_output=True, text=True, timeout=300)
     assert wheel.returncode == 0, wheel.stderr[-3000:]
     listed = names(tmp_path / "wheel" / wheel.stdout.strip().splitlines()[-1])
-    assert {"proactivebench_ext_hook.pth", "_proactivebench_ext_hook.py",
+    assert {"proactivebench_ext_hook.pth", "proactivebench_ext/lmms/runtime/startup.py",
             "proactivebench_ext/tasks/proactivebench/_default_template_yaml"} <= listed
 
 

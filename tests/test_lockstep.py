@@ -20,9 +20,11 @@ import pytest
 
 from lmms_eval.api.instance import Instance
 
-from proactivebench_ext.lmms import hooks, lockstep
+from proactivebench_ext.lmms import hooks
+from proactivebench_ext.lmms.runtime import lockstep
 from proactivebench_ext.lmms.baselines import parse_options
-from proactivebench_ext.lmms.lockstep import _waves, round_idx_key, run_lockstep
+from proactivebench_ext.lmms.runtime.options import UnsupportedOptionError
+from proactivebench_ext.lmms.runtime.lockstep import _waves, round_idx_key, run_lockstep
 
 from .test_lmms_eval import run_lmms_eval
 
@@ -118,7 +120,7 @@ def test_only_our_requests_are_routed(monkeypatch):
     assert json.loads(responses[1])["format"] == hooks.RECORD_FORMAT
     monkeypatch.setenv(lockstep.ENABLE_VARIABLE, "0")
     assert runner(FirstCallableBackend(task_dict), [requests[1]]) == ["stock"]
-    with pytest.raises(hooks.UnsupportedOptionError, match="--use_cache"):
+    with pytest.raises(UnsupportedOptionError, match="--use_cache"):
         runner(FirstCallableBackend(task_dict), [requests[1]], response_cache=object())
 
 

@@ -21,16 +21,16 @@ from typing import Any
 import pytest
 
 from proactivebench_ext import new_episode
-from proactivebench_ext.constants import load_benchmark
-from proactivebench_ext.data import embedded_data_dir, load_test_set
-from proactivebench_ext.judge import (
+from proactivebench_ext.core.constants import load_benchmark
+from proactivebench_ext.data.layout import embedded_data_dir, load_test_set
+from proactivebench_ext.judge.phase import (
     MAPPING_SYSTEM_PROMPT, OegInput, mapped_answer, mapping_messages, parse_mapping,
 )
-from proactivebench_ext.judge import main as judge_main
+from proactivebench_ext.judge.phase import main as judge_main
 from proactivebench_ext.lmms.oeg_hooks import sample_oeg
-from proactivebench_ext.lmms.variants import SCENARIO_ACRONYMS, scenario_slug
-from proactivebench_ext.oeg import METRICS, parse_judge_output, strip_reasoning
-from proactivebench_ext.policies import oracle_answer
+from proactivebench_ext.core.naming import SCENARIO_ACRONYMS, scenario_slug
+from proactivebench_ext.judge.prompts import METRICS, parse_judge_output, strip_reasoning
+from proactivebench_ext.core.policies import oracle_answer
 
 from .fake_judge_server import FakeJudge, Reply, user_text
 
@@ -296,7 +296,7 @@ def test_multiturn_episodes_follow_the_judges_mapping(with_judge):
 def test_a_needed_or_configured_judge_is_checked_before_generation(monkeypatch):
     import datasets
 
-    from proactivebench_ext.judge_client import JudgeError, JudgeUnreachable
+    from proactivebench_ext.judge.client import JudgeError, JudgeUnreachable
     from proactivebench_ext.lmms.oeg_hooks import process_docs
 
     for name in JUDGE_VARS:

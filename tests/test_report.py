@@ -16,17 +16,18 @@ from pathlib import Path
 
 import pytest
 
-from proactivebench_ext import report as rp
-from proactivebench_ext.paper import PAPER_MODEL_IDS, SCENARIOS, paper_name, paper_table
+from proactivebench_ext.core import naming
+from proactivebench_ext.report import aggregate, cli, read, render
+from proactivebench_ext.report.paper import PAPER_MODEL_IDS, SCENARIOS, paper_name, paper_table
 
-PAPER_JSON = Path(rp.__file__).parent / "resources" / "paper_results.json"
+PAPER_JSON = Path(read.__file__).parents[1] / "resources" / "paper_results.json"
 SLUG = {s: s.lower().replace("-", "") for s in SCENARIOS}
 MCQA_ABLATIONS = ("hint", "history", "random")  # run by the oracle when helper tasks exist; no judge needed
 
 
 def _available_ablations() -> list[str]:
     try:
-        from proactivebench_ext.lmms.variants import VARIANTS
+        from proactivebench_ext.core.variants import VARIANTS
     except ImportError:
         return []
     return [v for v in VARIANTS if v in MCQA_ABLATIONS or v.startswith("icl")]
@@ -81,7 +82,7 @@ def full_report(lmms_runs: dict[str, Path], tmp_path_factory: pytest.TempPathFac
     out = tmp_path_factory.mktemp("report")
     paths = [str(lmms_runs[n]) for n in ("oracle", "random", "tiny") if n in lmms_runs]
     # the random baseline compared with a paper row, through the override for unknown ids
-    assert rp.main([*paths, "--out", str(out), "--bootstrap", "500",
+    assert cli.main([*paths, "--out", str(out), "--bootstrap", "500",
                     "--paper-name", "proactive_random=Qwen2.5-VL-7B"]) == 0
     return out
 
@@ -126,7 +127,7 @@ def test_markdown_and_json_numbers_equal_lmms_eval_results(lmms_runs, full_repor
                     assert row["ours"][scenario] is None
                     continue
                 metrics = ("acc", "psr") if key == "main" else ("acc",)
-                expected = " / ".join(rp.fmt(m, entry[f"{m},none"]) for m in metrics)
+                expected = " / ".join(render.fmt(m, entry[f"{m},none"]) for m in metrics)
                 assert block[" / ".join(metrics)][i] == expected, (name, section, scenario)
                 for m in metrics:
                     assert row["ours"][scenario][m] == pytest.approx(entry[f"{m},none"], abs=1e-9)
@@ -152,13 +153,13 @@ def test_partial_results_are_absent_never_zero(lmms_runs, full_report):
         pytest.skip("no torch/transformers for the tiny model")
     md = (full_report / "report.md").read_text()
     block = md_block(md, TABLE1, "tiny_llava")
-    assert block["acc / psr"][2:] == [rp.ABSENT] * 6  # MVP-N .. COCO and the average
+    assert block["acc / psr"][2:] == [render.ABSENT] * 6  # MVP-N .. COCO and the average
     assert block["n episodes"][:2] == ["2", "2"]
     data = json.loads((full_report / "report.json").read_text())
     row = next(r for r in data["tables"]["main"]["rows"] if r["model"] == "tiny_llava")
     assert row["ours"]["MVP-N"] is None and row["ours"]["avg"] is None
     ref = md_block(md, TABLE6, "tiny_llava")["acc"]
-    assert ref[0] != rp.ABSENT and ref[1:] == [rp.ABSENT] * 7
+    assert ref[0] != render.ABSENT and ref[1:] == [render.ABSENT] * 7
 
 
 # -- the paper beside ours ----------------------------------------------------------------------
@@ -172,12 +173,12 @@ def test_paper_rows_and_differences_equal_the_papers_tables(lmms_runs, full_repo
     ours = _results(lmms_runs["random"])["results"]
     for i, column in enumerate((*SCENARIOS, "avg")):
         p = published[column]
-        assert block["paper (Table 1)"][i] == f"{rp.fmt('acc', p['acc'])} / {rp.fmt('psr', p['psr'])}"
+        assert block["paper (Table 1)"][i] == f"{render.fmt('acc', p['acc'])} / {render.fmt('psr', p['psr'])}"
         if column != "avg":
             acc = ours[f"proactive_{SLUG[column]}"]["acc,none"]
-            assert block["Δ vs paper"][i].split(" / ")[0] == rp.fmt("acc", acc - p["acc"], signed=True)
+            assert block["Δ vs paper"][i].split(" / ")[0] == render.fmt("acc", acc - p["acc"], signed=True)
     assert md_block(md, TABLE6, "Qwen2.5-VL-7B")["paper (Table 6)"] == [
-        rp.fmt("acc", reference[c]["acc"]) for c in (*SCENARIOS, "avg")]
+        render.fmt("acc", reference[c]["acc"]) for c in (*SCENARIOS, "avg")]
     # models without a paper row get none
     assert "paper (Table 1)" not in md_block(md, TABLE1, "proactive_oracle")
     data = json.loads((full_report / "report.json").read_text())
@@ -198,9 +199,9 @@ def test_shipped_paper_tables_are_read_verbatim(key):
 
 
 def test_paper_means_are_the_papers_headline_averages():
-    assert round(rp.paper_mean(paper_table("mcqa"), "avg", "acc"), 1) == 17.5
-    assert round(rp.paper_mean(paper_table("reference"), "avg", "acc"), 1) == 79.8
-    assert round(rp.paper_mean(paper_table("mcqa_hint"), "avg", "acc"), 1) == 25.8
+    assert round(aggregate.paper_mean(paper_table("mcqa"), "avg", "acc"), 1) == 17.5
+    assert round(aggregate.paper_mean(paper_table("reference"), "avg", "acc"), 1) == 79.8
+    assert round(aggregate.paper_mean(paper_table("mcqa_hint"), "avg", "acc"), 1) == 25.8
 
 
 @pytest.mark.parametrize("model_id, expected", [
@@ -243,7 +244,7 @@ def test_intervals_come_from_the_logged_episodes(lmms_runs, full_report):
 
 
 def test_episode_lengths_and_error_counts_come_from_samples(lmms_runs, tmp_path):
-    assert rp.main([str(lmms_runs["cut"]), str(lmms_runs["random"]), "--out", str(tmp_path), "--no-plots"]) == 0
+    assert cli.main([str(lmms_runs["cut"]), str(lmms_runs["random"]), "--out", str(tmp_path), "--no-plots"]) == 0
     data = json.loads((tmp_path / "report.json").read_text())
     cut = next(r for r in data["tables"]["main"]["rows"] if r["model"] == "proactive_oracle")["ours"]["ROD"]
     assert cut["n"] == 2 and cut["errored"] == 2  # every episode cut short by max_agentic_steps
@@ -266,13 +267,13 @@ def test_runs_without_samples_and_superseded_runs(lmms_runs, tmp_path):
     later = tmp_path / "later" / "29991231_000000_results.json"
     later.parent.mkdir()
     shutil.copy(original, later)
-    report = rp.write_report([lmms_runs["random"], later.parent], tmp_path / "out", iterations=200, plots=False)
+    report = cli.write_report([lmms_runs["random"], later.parent], tmp_path / "out", iterations=200, plots=False)
     cell = report.cell("proactive_random:proactive_random", "main", "ROD")
     assert cell.results_file == str(later) and cell.ci == {} and cell.errored is None
     assert cell.n == 3
     md = (tmp_path / "out" / "report.md").read_text()
     assert "superseded by the later run" in md and "--log_samples" in md
-    assert md_block(md, TABLE1, "proactive_random")["95% CI acc"][0] == rp.ABSENT
+    assert md_block(md, TABLE1, "proactive_random")["95% CI acc"][0] == render.ABSENT
 
 
 def test_samples_that_disagree_with_the_results_file_are_flagged(lmms_runs, tmp_path):
@@ -282,7 +283,7 @@ def test_samples_that_disagree_with_the_results_file_are_flagged(lmms_runs, tmp_
     data = json.loads(results_file.read_text())
     data["results"]["proactive_rod"]["acc,none"] = 12.3
     results_file.write_text(json.dumps(data))
-    report = rp.build_report([rp.read_run(results_file)], iterations=100)
+    report = aggregate.build_report([read.read_run(results_file)], iterations=100)
     cell = report.cell("proactive_random:proactive_random", "main", "ROD")
     assert cell.metrics["acc"] == 12.3 and "acc" not in cell.ci and "psr" in cell.ci
     assert any("proactive_rod" in note and "12.3" in note for note in report.notes)
@@ -301,7 +302,7 @@ def test_ablation_rows_show_deltas_against_zero_shot(lmms_runs, tmp_path):
     results_file.write_text(json.dumps(data))
     for samples in copy.rglob("*_samples_proactive_*.jsonl"):
         samples.rename(samples.with_name(samples.name.replace("_samples_proactive_", "_samples_proactivebench_hint_")))
-    assert rp.main([str(lmms_runs["oracle"]), str(copy), "--out", str(tmp_path / "out"), "--no-plots"]) == 0
+    assert cli.main([str(lmms_runs["oracle"]), str(copy), "--out", str(tmp_path / "out"), "--no-plots"]) == 0
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     row = next(r for r in report["tables"]["hint"]["rows"] if r["model"] == "proactive_oracle")
     main = _results(lmms_runs["oracle"])["results"]
@@ -313,7 +314,7 @@ def test_ablation_rows_show_deltas_against_zero_shot(lmms_runs, tmp_path):
             assert row["delta_vs_main"][scenario][metric] == pytest.approx(expected, abs=1e-6)
     block = md_block((tmp_path / "out" / "report.md").read_text(), "With hints (Table 7)", "proactive_oracle")
     assert block["Δ vs main"][0] == " / ".join(
-        rp.fmt(m, row["delta_vs_main"]["ROD"][m], signed=True) for m in ("acc", "psr"))
+        render.fmt(m, row["delta_vs_main"]["ROD"][m], signed=True) for m in ("acc", "psr"))
 
 
 def test_real_ablation_runs_when_their_tasks_exist(lmms_runs, full_report):
@@ -336,21 +337,21 @@ def test_real_ablation_runs_when_their_tasks_exist(lmms_runs, full_report):
 # -- pure parts ---------------------------------------------------------------------------------
 def test_bootstrap_width_matches_the_binomial_for_rod_sized_cells():
     values = [100.0] * 44 + [0.0] * 44  # ROD has 88 episodes
-    low, high = rp.bootstrap_interval([values], iterations=4000, seed=0, key="rod")
+    low, high = aggregate.bootstrap_interval([values], iterations=4000, seed=0, key="rod")
     half = 1.96 * math.sqrt(0.25 / 88) * 100  # ≈ 10.4 points
     assert low == pytest.approx(50 - half, abs=1.5) and high == pytest.approx(50 + half, abs=1.5)
-    assert rp.bootstrap_interval([values], iterations=4000, seed=0, key="rod") == (low, high)
-    vsod = rp.bootstrap_interval([[100.0] * 21 + [0.0] * 21], iterations=4000, seed=0, key="vsod")
+    assert aggregate.bootstrap_interval([values], iterations=4000, seed=0, key="rod") == (low, high)
+    vsod = aggregate.bootstrap_interval([[100.0] * 21 + [0.0] * 21], iterations=4000, seed=0, key="vsod")
     assert vsod[1] - vsod[0] > high - low  # 42 episodes: wider still
-    seven = rp.bootstrap_interval([values] * 7, iterations=4000, seed=0, key="avg")
+    seven = aggregate.bootstrap_interval([values] * 7, iterations=4000, seed=0, key="avg")
     assert seven[1] - seven[0] < (high - low) / 2  # the average pools seven independent scenarios
-    assert rp.bootstrap_interval([[]], iterations=10, seed=0, key="x") is None
+    assert aggregate.bootstrap_interval([[]], iterations=10, seed=0, key="x") is None
 
 
 def test_sample_scale_detects_percent_and_fraction():
-    assert rp.sample_scale(50.0, [100.0, 0.0]) == 1.0
-    assert rp.sample_scale(50.0, [1.0, 0.0]) == 100.0
-    assert rp.sample_scale(40.0, [1.0, 0.0]) is None
+    assert aggregate.sample_scale(50.0, [100.0, 0.0]) == 1.0
+    assert aggregate.sample_scale(50.0, [1.0, 0.0]) == 100.0
+    assert aggregate.sample_scale(40.0, [1.0, 0.0]) is None
 
 
 @pytest.mark.parametrize("task, expected", [
@@ -365,7 +366,7 @@ def test_sample_scale_detects_percent_and_fraction():
     ("mmmu_val", None),
 ])
 def test_task_names(task, expected):
-    assert rp.parse_task_name(task) == expected
+    assert naming.parse_task_name(task) == expected
 
 
 def test_oeg_table_shows_ps_cc_agg_unjudged_and_the_papers_cc_ps(tmp_path):
@@ -374,14 +375,14 @@ def test_oeg_table_shows_ps_cc_agg_unjudged_and_the_papers_cc_ps(tmp_path):
                                                  "aggregate,none": 12.0, "unjudged,none": 1.0} for s in SCENARIOS}
     results.write_text(json.dumps({"results": entries, "config": {"model": "qwen2_5_vl",
                                                                   "model_args": "pretrained=Qwen/Qwen2.5-VL-3B-Instruct"}}))
-    report = rp.build_report([rp.read_run(results)], iterations=10)
-    table = rp.table_json(report, report.spec("oeg"))
+    report = aggregate.build_report([read.read_run(results)], iterations=10)
+    table = render.table_json(report, report.spec("oeg"))
     row = table["rows"][0]
     assert table["paper_table"] == "Table 2" and row["paper_name"] == "Qwen2.5-VL-3B"
     assert row["ours"]["ROD"]["unjudged"] == 1 and row["ours"]["avg"]["unjudged"] == 7
     paper = {r["model"]: r for r in json.loads(PAPER_JSON.read_text())["tables"]["oeg"]["rows"]}["Qwen2.5-VL-3B"]
     assert row["paper"]["VSOD"] == {"proactive_suggestion": paper["VSOD"]["ps"], "category_prediction": paper["VSOD"]["cc"]}
-    md = rp.report_markdown(report)
+    md = render.report_markdown(report)
     block = md_block(md, "Open-ended generation, single turn (Table 2)", "Qwen2.5-VL-3B")
     assert block["ps / cc / agg"][0] == "10.0 / 2.0 / 12.0"
     assert block["n episodes"][0] == "–, 1 unjudged"
@@ -403,21 +404,21 @@ def test_plots_are_written_and_linked(full_report):
 
 
 def test_errors_name_the_file_and_the_fix(tmp_path, capsys):
-    assert rp.main([str(tmp_path / "missing")]) == 2
+    assert cli.main([str(tmp_path / "missing")]) == 2
     assert "missing: no such file or folder" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
-    assert rp.main([str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
+    assert cli.main([str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert str(tmp_path / "empty") in err and "--output_path" in err
     broken = tmp_path / "broken" / "20260101_000000_results.json"
     broken.parent.mkdir()
     broken.write_text('{"results": {')
-    assert rp.main([str(broken.parent), "--out", str(tmp_path / "o")]) == 2
+    assert cli.main([str(broken.parent), "--out", str(tmp_path / "o")]) == 2
     assert str(broken) in capsys.readouterr().err
     other = tmp_path / "other" / "20260101_000000_results.json"
     other.parent.mkdir()
     other.write_text(json.dumps({"results": {"mme": {"acc,none": 1.0}}, "config": {"model": "x"}}))
-    assert rp.main([str(other.parent), "--out", str(tmp_path / "o")]) == 2
+    assert cli.main([str(other.parent), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "no ProactiveBench task" in err and "mme" in err
     assert not (tmp_path / "o" / "report.md").exists()

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from proactivebench_ext.tiny_models import CHAT_TEMPLATE, SPECIAL_TOKENS, build_tiny_llava, corpus, train_tokenizer
+from proactivebench_ext.testing.tiny_models import CHAT_TEMPLATE, SPECIAL_TOKENS, build_tiny_llava, corpus, train_tokenizer
 
 __all__ = ["CHAT_TEMPLATE", "SPECIAL_TOKENS", "build_tiny_llava", "corpus", "train_tokenizer"]

@@ -19,12 +19,12 @@ from accelerate import Accelerator
 from lmms_eval.api.instance import Instance
 from lmms_eval.api.model import lmms
 
-from ..constants import load_benchmark
-from ..engine import Episode
-from ..matching import option_letter
-from ..policies import oracle_answer
+from ..core.constants import load_benchmark
+from ..core.engine import Episode
+from ..core.matching import option_letter
+from ..core.policies import oracle_answer
 from .hooks import doc_to_target, episode_from_doc
-from .variants import get_variant
+from ..core.variants import get_variant
 
 ANSWER_FORMATS = ("text", "letter")
 

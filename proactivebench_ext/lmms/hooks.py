@@ -23,12 +23,14 @@ from typing import Any, Mapping, Sequence
 
 from PIL import Image
 
-from ..ablations import Prompt, icl_candidates, load_prompt_images
-from ..data import DATA_DIR_ENV, DOWNLOAD_ENV, DataError, embedded_data_dir, load_test_set, resolve_data_dir
-from ..engine import Episode
-from ..scenarios import InvalidEntryError, resolve_scenario
-from . import lockstep
-from .variants import MAX_AGENTIC_STEPS, get_variant
+from ..core.ablations import Prompt, icl_candidates, load_prompt_images
+from ..data.errors import DataError
+from ..data.layout import DATA_DIR_ENV, DOWNLOAD_ENV, embedded_data_dir, load_test_set, resolve_data_dir
+from ..core.engine import Episode
+from ..core.scenarios import InvalidEntryError, resolve_scenario
+from .runtime import lockstep
+from .runtime.options import refuse_unsafe_caching
+from ..core.variants import MAX_AGENTIC_STEPS, get_variant
 
 Settings = Mapping[str, Any]
 
@@ -38,37 +40,7 @@ MAX_STEPS_ERROR = "max_agentic_steps_reached"
 Doc = Mapping[str, Any]
 
 
-class UnsupportedOptionError(RuntimeError):
-    """An lmms-eval option that would silently corrupt ProactiveBench results."""
-
-
 # -- docs --------------------------------------------------------------------------------------
-def refuse_unsafe_caching(argv: Sequence[str], *, allow_response_cache: bool = False) -> None:
-    """Refuse lmms-eval's caches where they cannot tell the rounds of one episode apart.
-
-    ``--use_cache`` keys a response by (task, doc, prompt text) without the image, and every
-    round of lmms-eval's own agentic runner has idx 0: rounds with the same prompt (most ROD/VSOD
-    turns) would replay the first round's answer. Our lockstep driver keys each round by its
-    images, so ``allow_response_cache`` is set when it is in place. ``--cache_requests`` pickles
-    requests and loses the per-round hook. Checked on the command line because the hooks cannot
-    see lmms-eval's options.
-    """
-    for position, arg in enumerate(argv):
-        flag, equals, value = arg.partition("=")
-        if not equals:
-            value = argv[position + 1] if position + 1 < len(argv) else ""
-        if flag == "--use_cache" and not allow_response_cache:
-            raise UnsupportedOptionError(
-                "ProactiveBench tasks cannot run with --use_cache: lmms-eval's response cache keys "
-                "agentic rounds by prompt text without the image, so two turns of one episode with the "
-                "same question would share one answer. Drop --use_cache, or leave the lockstep driver on "
-                "(unset PROACTIVEBENCH_LOCKSTEP), which keys each round by its images.")
-        if flag == "--cache_requests" and value != "delete":
-            raise UnsupportedOptionError(
-                "ProactiveBench tasks cannot run with --cache_requests: the cached requests lose the "
-                "per-round hook of multi-turn tasks. Drop --cache_requests.")
-
-
 def doc_rows(acronym: str, variant: str, data_dir: str | None = None) -> list[dict[str, str]]:
     """One flat row per test entry: the entry as JSON text plus where its images are.
 

@@ -15,8 +15,8 @@ from typing import Any, Sequence
 
 from lmms_eval.api.instance import Instance
 
-from ..engine import Episode
-from ..policies import oracle_answer
+from ..core.engine import Episode
+from ..core.policies import oracle_answer
 from .baselines import ProactiveOracle, ProactiveRandom, parse_options
 from .hooks import episode_from_doc
 

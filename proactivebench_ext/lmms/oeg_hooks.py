@@ -24,19 +24,19 @@ from typing import Any, Mapping, Sequence
 
 from loguru import logger
 
-from ..constants import load_benchmark
-from ..engine import Episode, Turn
-from ..images import load_turn_image
-from ..judge import (
+from ..core.constants import load_benchmark
+from ..core.engine import Episode, Turn
+from ..core.variants import OEG_VARIANTS
+from ..data.images import load_turn_image
+from ..judge.phase import (
     JUDGED, MALFORMED, UNJUDGED, OegInput, judge_answer, mapped_answer, mapping_messages, mean_of_judged,
     new_record, parse_mapping, record_values,
 )
-from ..judge_client import JudgeClient, JudgeError, JudgeSettings, how_to_configure, judge_configured
-from ..oeg import strip_reasoning
+from ..judge.client import JudgeClient, JudgeError, JudgeSettings, how_to_configure, judge_configured
+from ..judge.prompts import strip_reasoning
 from . import hooks
 
 Doc = Mapping[str, Any]
-OEG_VARIANTS = ("oeg", "oeg_hint", "oeg_multiturn")
 MULTITURN_FORMAT = "proactivebench_oeg_multiturn/1"
 NOT_JUDGED_YET = "no judge configured during generation; score with `python -m proactivebench_ext judge LOGDIR`"
 
@@ -55,7 +55,7 @@ def sample_oeg(rows: Sequence[dict[str, str]], size: int) -> list[dict[str, str]
 def oeg_rows(acronym: str, oeg_variant: str, data_dir: str | None = None) -> list[dict[str, str]]:
     if oeg_variant not in OEG_VARIANTS:
         raise KeyError(f"unknown OEG variant {oeg_variant!r}; known: {', '.join(OEG_VARIANTS)} "
-                       "(tasks/proactivebench_oeg/specs/*.jsonl)")
+                       "(proactivebench_ext/core/variants.py)")
     rows = sample_oeg(hooks.doc_rows(acronym, "main", data_dir), load_benchmark().judge.samples_per_scenario)
     return [{**row, "oeg_variant": oeg_variant} for row in rows]
 
@@ -73,7 +73,7 @@ def process_docs(dataset: Any) -> Any:
     import datasets
 
     specs = list(dataset)
-    multiturn = any(spec["oeg_variant"] == "oeg_multiturn" for spec in specs)
+    multiturn = any(OEG_VARIANTS[spec["oeg_variant"]].multiturn for spec in specs)
     if multiturn:
         hooks.refuse_unsafe_caching(sys.argv)
     require_judge(multiturn)
@@ -84,7 +84,7 @@ def process_docs(dataset: Any) -> Any:
 # -- single turn -------------------------------------------------------------------------------
 def open_prompt(doc: Doc, turn: Turn) -> str:
     """The question as the model sees it in OEG: no options; the generic hint in hinted tasks."""
-    if doc["oeg_variant"] != "oeg_hint":
+    if not OEG_VARIANTS[doc["oeg_variant"]].hint:
         return turn.prompt
     spec = load_benchmark().judge
     return f"{turn.prompt}{spec.hint_joiner}{spec.hint}"

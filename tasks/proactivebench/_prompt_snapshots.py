@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from proactivebench_ext.lmms import hooks
-from proactivebench_ext.lmms.variants import all_tasks
+from proactivebench_ext.core.variants import all_tasks
 
 SNAPSHOTS = Path(__file__).resolve().parents[2] / "tests" / "snapshots"
 PLAIN_VARIANTS = ("main", "reference")

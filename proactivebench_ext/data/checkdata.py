@@ -17,8 +17,9 @@ from typing import Any, Callable, Iterable, Sequence, TextIO
 
 from PIL import Image
 
-from .constants import load_benchmark
-from .data import POINT_AT_LOCAL_COPY, acronym_of, dataset_name, iter_jsonl, jsonl_path, test_ids, is_dropped
+from ..core.constants import load_benchmark
+from ..core.naming import acronym_of, dataset_name
+from .layout import POINT_AT_LOCAL_COPY, is_dropped, iter_jsonl, jsonl_path, test_ids
 
 
 
@@ -67,7 +68,7 @@ def _missing_image_fix(data_dir: Path, dataset: str, relative: str) -> str:
 def check_scenario(scenario: str, data_dir: Path, *, decode: bool = True,
                    progress: Callable[[str], None] | None = None) -> ScenarioReport:
     """Check one scenario's JSONL and the images its test-set rows can show."""
-    from .engine import InvalidEntryError, new_episode, reachable_images
+    from ..core.engine import InvalidEntryError, new_episode, reachable_images
 
     acronym, dataset = acronym_of(scenario), dataset_name(scenario)
     report = ScenarioReport(acronym)

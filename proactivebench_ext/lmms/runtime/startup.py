@@ -1,8 +1,10 @@
 """Start-up hook of proactivebench_ext: shows its tasks to lmms-eval with no extra flag.
 
+Runtime patch 1 of :mod:`proactivebench_ext.lmms.runtime` (the patch itself is :mod:`.task_index`).
+
 ``proactivebench_ext_hook.pth`` (installed into site-packages with the package) imports this module
 when Python starts. It only puts a small finder on ``sys.meta_path``; when ``lmms_eval.tasks`` is
-later imported, the finder calls ``proactivebench_ext.lmms.registration.register_tasks`` on its
+later imported, the finder calls :func:`.task_index.register_tasks` on its
 TaskManager. Nothing heavy is imported at start-up, nothing here ever raises, and
 ``PROACTIVEBENCH_NO_AUTOREGISTER=1`` turns it off (``--include_path`` still works then).
 """
@@ -24,7 +26,7 @@ def _warn(message):
 
 def _register(module):
     try:
-        from proactivebench_ext.lmms.registration import register_tasks
+        from .task_index import register_tasks
 
         if not register_tasks(module.TaskManager):
             _warn("this lmms-eval version is not one the task hook was tested with, so it stays off")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .constants import load_benchmark
-from .scenarios import resolve_scenario
+from ..core.constants import load_benchmark
+from ..core.scenarios import resolve_scenario
 
 _VERDICT_LIST = re.compile(r"[01](?:\s*,\s*[01])*")
 METRICS = ("proactive_suggestion", "category_prediction", "aggregate")

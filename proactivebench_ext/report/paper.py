@@ -14,8 +14,9 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from ..core.naming import SCENARIO_ACRONYMS as SCENARIOS  # the paper's column order
+
 SOURCE = "ProactiveBench, arXiv 2603.19466 v2"
-SCENARIOS = ("ROD", "VSOD", "MVP-N", "IN-C", "QD", "CIT", "COCO")
 AVG = "avg"
 
 # Paper row name -> ids the model is loaded under (Hugging Face repos, API model names).
@@ -63,7 +64,7 @@ class PaperTable:
 
 @cache
 def _raw() -> dict[str, Any]:
-    text = resources.files(__package__).joinpath("resources/paper_results.json").read_text("utf-8")
+    text = resources.files("proactivebench_ext").joinpath("resources/paper_results.json").read_text("utf-8")
     return json.loads(text)
 
 

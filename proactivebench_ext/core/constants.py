@@ -75,7 +75,7 @@ def _frozen(mapping: dict) -> Mapping:
 @cache
 def load_benchmark() -> Benchmark:
     """Parse the shipped ``benchmark.json`` once; the result is immutable."""
-    raw = json.loads(resources.files(__package__).joinpath("resources/benchmark.json").read_text("utf-8"))
+    raw = json.loads(resources.files("proactivebench_ext").joinpath("resources/benchmark.json").read_text("utf-8"))
     oeg = raw["oeg"]
     return Benchmark(
         datasets=_frozen(raw["datasets"]),

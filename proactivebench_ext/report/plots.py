@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from .aggregate import PAPER_AVG_EXCLUDED, Report
 from .paper import AVG, SCENARIOS, paper_table
-from .report import ABSENT, PAPER_AVG_EXCLUDED, Report
+from .render import ABSENT
 
 DPI = 90
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",

@@ -1,6 +1,6 @@
 """Conformance runner: replay golden traces of the reference implementation through our API.
 
-    python -m proactivebench_ext.conformance DIR
+    python -m proactivebench_ext conformance DIR
 
 ``DIR`` holds any of ``mcqa.jsonl``, ``oeg.jsonl``, ``icl.jsonl`` in the golden format (see
 ``tests/golden/README.md``). Prints matched/total per file and per dataset, the first differing
@@ -23,10 +23,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from .engine import Episode, Turn, new_episode
-from .icl import icl_example
-from .oeg import judge_messages, parse_judge_output
-from .scenarios import InvalidEntryError, resolve_scenario
+from ..core.engine import Episode, Turn, new_episode
+from ..core.icl import icl_example
+from ..judge.prompts import judge_messages, parse_judge_output
+from ..core.scenarios import InvalidEntryError, resolve_scenario
 
 TURN_FIELDS = ("image_path", "prompt", "options", "mcqa_prompt", "crop")
 
@@ -197,7 +197,7 @@ def run(directory: Path, out=sys.stdout) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m proactivebench_ext.conformance", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m proactivebench_ext conformance", description=__doc__.split("\n\n")[0])
     parser.add_argument("directory", type=Path, help="folder with mcqa.jsonl / oeg.jsonl / icl.jsonl golden traces")
     args = parser.parse_args(argv)
     return 0 if run(args.directory) else 1

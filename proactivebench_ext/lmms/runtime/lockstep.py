@@ -34,6 +34,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from .options import UnsupportedOptionError
+
 TESTED_LMMS_EVAL = ("0.7.3",)
 STOCK_SIGNATURE = ("lm", "requests", "agentic_trace_mode", "response_cache")
 ENABLE_VARIABLE = "PROACTIVEBENCH_LOCKSTEP"
@@ -312,8 +314,6 @@ def make_runner(stock: Callable) -> Callable:
             return stock(lm, requests, agentic_trace_mode=agentic_trace_mode, response_cache=response_cache)
         if not enabled():
             if response_cache is not None:
-                from .hooks import UnsupportedOptionError
-
                 raise UnsupportedOptionError(
                     f"ProactiveBench tasks cannot run with --use_cache when {ENABLE_VARIABLE}=0: lmms-eval's own agentic "
                     "runner gives every round the same cache key, so turns with the same question would share one answer. "

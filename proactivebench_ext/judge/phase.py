@@ -34,11 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from .judge_client import (
+from .client import (
     JudgeClient, JudgeConfigError, JudgeError, JudgeFailed, JudgeRejected, JudgeSettings, JudgeUnreachable,
     how_to_configure,
 )
-from .oeg import METRICS, judge_messages, parse_judge_output, strip_reasoning
+from .prompts import METRICS, judge_messages, parse_judge_output, strip_reasoning
 
 TASK_PREFIX = "proactivebench_oeg_"
 MULTITURN_PREFIX = "proactivebench_oeg_multiturn_"

@@ -1,16 +1,15 @@
 """Which lmms-eval tasks exist: scenarios x variants, their names and what each variant changes.
 
-One table drives the task YAMLs (``tasks/proactivebench/_generate_configs.py``), the hooks and the
+One table drives the task YAMLs (``tools/generate_tasks.py``), the hooks and the
 tests, so a new variant is one more row here plus a regenerate. A row says, as data, what its
 episodes are (hint, reference mode, random proactive options) and what the model is sent each
 turn (the plain turn, the conversation so far, or solved examples first); :meth:`Variant.episode`
 and :meth:`Variant.prompt` turn that into an episode and a request, using the pure functions of
 :mod:`proactivebench_ext.ablations`.
 
-Naming: the main tasks are ``proactive_<scenario>`` (what ``--tasks 'proactive_*'`` selects); every
-other variant is ``proactivebench_<variant>_<scenario>``, and groups are ``proactivebench`` /
-``proactivebench_<variant>`` (plus ``proactivebench_<ablation>`` over several variants, e.g.
-``proactivebench_icl``), so no group, tag or variant ever matches ``proactive_*``.
+The open-ended (OEG) variants are rows of :data:`OEG_VARIANTS` in this same module: what their
+episodes are comes from the main variant, what differs is the judge and the metrics.
+Names (tasks, groups, slugs) come from :mod:`.naming`.
 """
 
 from __future__ import annotations
@@ -19,15 +18,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
-from ..ablations import (
+from .ablations import (
     Prompt, history_prompt, icl_examples, icl_prompt, plain_prompt, random_options_episode,
 )
-from ..constants import load_benchmark
-from ..engine import Episode, new_episode
-from ..icl import ICL_SCENARIOS, IclStep
-
-# Paper order; acronyms as in benchmark.json.
-SCENARIO_ACRONYMS = ("ROD", "VSOD", "MVP-N", "IN-C", "QD", "CIT", "COCO")
+from .constants import load_benchmark
+from .engine import Episode, new_episode
+from .icl import ICL_SCENARIOS, IclStep
+from .naming import SCENARIO_ACRONYMS, group_name, task_name
 
 # Upper bound on rounds per episode given to lmms-eval's agentic runner. The runner stops as soon as
 # our hook reports the episode over, so a generous bound costs nothing; process_docs checks that
@@ -163,21 +160,6 @@ VARIANTS: Mapping[str, Variant] = MappingProxyType({
 })
 
 
-def scenario_slug(acronym: str) -> str:
-    """``MVP-N`` -> ``mvpn``: the scenario part of task names."""
-    return acronym.lower().replace("-", "")
-
-
-def task_name(variant: str, acronym: str) -> str:
-    if variant == "main":
-        return f"proactive_{scenario_slug(acronym)}"
-    return f"proactivebench_{variant}_{scenario_slug(acronym)}"
-
-
-def group_name(variant: str) -> str:
-    return "proactivebench" if variant == "main" else f"proactivebench_{variant}"
-
-
 def all_tasks() -> dict[str, tuple[str, str]]:
     """Every task: name -> (variant, scenario acronym), in table and paper order."""
     return {task_name(variant.name, acronym): (variant.name, acronym)
@@ -203,4 +185,40 @@ def get_variant(name: str) -> Variant:
         return VARIANTS[name]
     except KeyError:
         raise KeyError(f"unknown ProactiveBench task variant {name!r}; known: {', '.join(VARIANTS)} "
-                       "(proactivebench_ext/lmms/variants.py)") from None
+                       "(proactivebench_ext/core/variants.py)") from None
+
+
+# -- open-ended generation -----------------------------------------------------------------------
+OEG_METRICS = ("proactive_suggestion", "category_prediction", "aggregate")
+
+
+@dataclass(frozen=True)
+class OegVariant:
+    """One open-ended variant: the main variant's episodes, answered in free text and judged."""
+
+    name: str
+    description: str
+    metrics: tuple[str, ...]
+    multiturn: bool = False  # the judge maps each answer to an option and the episode goes on
+    hint: bool = False  # the generic OEG hint is appended to the question
+
+
+OEG_VARIANTS: Mapping[str, OegVariant] = MappingProxyType({
+    "oeg": OegVariant("oeg", "single-turn open-ended answers judged by an LLM (paper Table 2)", OEG_METRICS),
+    "oeg_hint": OegVariant("oeg_hint", "single-turn open-ended answers with the generic OEG hint, judged by an LLM",
+                           OEG_METRICS, hint=True),
+    "oeg_multiturn": OegVariant("oeg_multiturn", "multi-turn open-ended episodes, each answer mapped to an option by "
+                                "the judge (paper Table 10)", ("acc", "psr"), multiturn=True),
+})
+
+
+def oeg_tasks() -> dict[str, tuple[str, str]]:
+    """Every open-ended task: name -> (OEG variant, scenario acronym)."""
+    return {task_name(name, acronym): (name, acronym) for name in OEG_VARIANTS for acronym in SCENARIO_ACRONYMS}
+
+
+def variant_metrics(name: str) -> tuple[str, ...]:
+    """The metrics a variant's tasks report, MCQA or OEG."""
+    if name in OEG_VARIANTS:
+        return OEG_VARIANTS[name].metrics
+    return get_variant(name).metrics

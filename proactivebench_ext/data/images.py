@@ -11,7 +11,7 @@ from typing import Protocol, Sequence
 
 from PIL import Image
 
-from .data import DataError, DataNotFoundError
+from .errors import DataError, DataNotFoundError
 
 Box = Sequence[float]
 

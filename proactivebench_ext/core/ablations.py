@@ -59,7 +59,7 @@ def plain_prompt(turn: Turn) -> Prompt:
 
 def load_prompt_images(prompt: Prompt) -> list[Any]:
     """The request's images as RGB PIL images, in order (cropped, then resized where asked)."""
-    from .images import load_turn_image
+    from ..data.images import load_turn_image
 
     return [load_turn_image(ref, short_edge=ref.short_edge) for ref in prompt.images]
 
@@ -78,7 +78,7 @@ def sample_rng(seed: int, purpose: str, sample_id: Any) -> random.Random:
 @cache
 def proactive_option_pool() -> Mapping[str, tuple[str, ...]]:
     """Each scenario's request wordings (see ``resources/proactive_options.json``)."""
-    raw = json.loads(resources.files(__package__).joinpath("resources/proactive_options.json").read_text("utf-8"))
+    raw = json.loads(resources.files("proactivebench_ext").joinpath("resources/proactive_options.json").read_text("utf-8"))
     return {acronym: tuple(options) for acronym, options in raw["options"].items()}
 
 

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
-from .constants import load_benchmark
-from .data import DataError, dataset_name
+from ..core.constants import load_benchmark
+from ..core.naming import dataset_name
+from .errors import DataError
 
 REPO_ID = "tdemin16/ProactiveBench"
 REPO_TYPE = "dataset"

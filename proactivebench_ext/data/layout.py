@@ -1,7 +1,7 @@
 """Where the benchmark's data lives and which rows of it form the test set.
 
 One loader serves the released data (the ``test/`` folder of the Hugging Face dataset repo) and the
-synthetic sets of :mod:`proactivebench_ext.synth`, because both share one layout: a
+synthetic sets of :mod:`proactivebench_ext.data.synth`, because both share one layout: a
 ``<Dataset>_preprocessed.jsonl`` per dataset next to the extracted image folders, each row holding
 image path templates relative to that folder.
 """
@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from .constants import load_benchmark
+from ..core.constants import load_benchmark
+from ..core.naming import acronym_of, dataset_name
+from .errors import DataError, DataNotFoundError
+from .hub import download_test_data
 
 DATA_DIR_ENV = "PROACTIVEBENCH_DATA_DIR"
 DOWNLOAD_ENV = "PROACTIVEBENCH_DOWNLOAD"
@@ -26,14 +29,6 @@ POINT_AT_LOCAL_COPY = (
 )
 
 
-class DataError(ValueError):
-    """The benchmark data cannot be used as it is; the message names the file and the fix."""
-
-
-class DataNotFoundError(DataError, FileNotFoundError):
-    """A data directory, JSONL file or image is missing."""
-
-
 @dataclass(frozen=True)
 class JsonlRow:
     """One line of a dataset JSONL: the parsed entry, or why it could not be parsed."""
@@ -42,22 +37,6 @@ class JsonlRow:
     line: int  # 1-based, as editors show it
     entry: dict[str, Any] | None
     error: str | None = None
-
-
-def dataset_name(scenario: str) -> str:
-    """Full dataset name for an acronym ("ROD") or a full name ("Realistic-Occlusion-Dataset")."""
-    datasets = load_benchmark().datasets
-    if scenario in datasets:
-        return scenario
-    for name, acronym in datasets.items():
-        if acronym == scenario:
-            return name
-    known = ", ".join(f"{acronym} ({name})" for name, acronym in datasets.items())
-    raise KeyError(f"unknown ProactiveBench scenario {scenario!r}; known: {known}")
-
-
-def acronym_of(scenario: str) -> str:
-    return load_benchmark().datasets[dataset_name(scenario)]
 
 
 def jsonl_path(scenario: str, data_dir: str | os.PathLike[str]) -> Path:
@@ -137,7 +116,7 @@ def load_test_set(scenario: str, data_dir: str | os.PathLike[str]) -> list[dict[
 
 def embedded_data_dir() -> Path:
     """The synthetic mini-benchmark shipped inside the package (demo, tests, offline default)."""
-    return Path(__file__).resolve().parent / "resources" / "embedded"
+    return Path(__file__).resolve().parents[1] / "resources" / "embedded"
 
 
 def _env_flag(name: str) -> bool:
@@ -171,7 +150,5 @@ def resolve_data_dir(
             raise DataNotFoundError(f"{source} points at {directory}, which is not a directory; {POINT_AT_LOCAL_COPY}")
         return _test_folder(directory)
     if download or _env_flag(DOWNLOAD_ENV):
-        from .hub import download_test_data
-
         return download_test_data(scenarios)
     return embedded_data_dir()

@@ -1,0 +1,22 @@
+"""Runtime patches of lmms-eval, kept together, each behind a version gate and a switch.
+
+lmms-eval 0.7.3 lacks two things ProactiveBench needs, so we patch it at run time, never its files:
+
+1. :mod:`.task_index` shows our task folder to every TaskManager (no flag needed). Installed by
+   :mod:`.startup`, which ``proactivebench_ext_hook.pth`` imports when Python starts. Gate:
+   ``task_index.SUPPORTED_LMMS_EVAL``; off with ``PROACTIVEBENCH_NO_AUTOREGISTER=1``.
+2. :mod:`.lockstep` plays our agentic requests together, one backend call per round, instead of
+   one episode at a time. Installed by our tasks' ``process_docs`` (so only runs with our tasks are
+   touched). Gate: ``lockstep.TESTED_LMMS_EVAL`` and the stock runner's signature; off with
+   ``PROACTIVEBENCH_LOCKSTEP=0``.
+
+:mod:`.options` refuses lmms-eval command-line options that would silently corrupt our results.
+On an lmms-eval version outside a gate the patch stays off and lmms-eval runs unchanged.
+This package is imported at every interpreter start-up: keep it free of heavy imports.
+"""
+
+
+def lmms_eval_version() -> str:
+    from importlib.metadata import version
+
+    return version("lmms_eval")
