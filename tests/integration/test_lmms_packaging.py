@@ -19,7 +19,7 @@ import pytest
 
 from proactivebench_ext.core.variants import all_groups, all_tasks
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 IGNORED = shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache",
                                  "out", "report", ".whl", ".device")
 BUILD = ("import sys, setuptools.build_meta as backend; "

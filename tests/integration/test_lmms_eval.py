@@ -8,15 +8,11 @@ tests, because each one costs ~10 s of lmms-eval start-up.
 
 from __future__ import annotations
 
-import json
 import math
-import socket
 import subprocess
 import sys
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,65 +21,16 @@ from proactivebench_ext.core.variants import VARIANTS, all_groups, all_tasks
 from proactivebench_ext.core.naming import group_name
 from proactivebench_ext.core.policies import oracle_requests, random_success_probability
 
-from .tiny_models import build_tiny_llava
+from ..lmms_runs import TURN_KEYS, Run, run_lmms_eval
+from ..tiny_models import build_tiny_llava
 
 TASKS = all_tasks()  # task -> (variant, scenario), every variant of the table (ablations: test_ablation_tasks.py)
 MAIN = [task for task, (variant, _) in TASKS.items() if variant == "main"]
 REFERENCE = [task for task, (variant, _) in TASKS.items() if variant == "reference"]
-TURN_KEYS = {"index", "image_path", "crop", "prompt", "options", "mcqa_prompt", "answer", "action_evaluation",
-             "category_evaluation", "action", "done"}
-
-
-@dataclass
-class Run:
-    results: dict[str, Any]
-    samples: dict[str, list[dict[str, Any]]]  # task -> logged samples, by doc_id
-    log: str
-
-    def metric(self, task: str, name: str) -> float:
-        return self.results["results"][task][f"{name},none"]
-
-    def records(self, task: str) -> list[dict[str, Any]]:
-        return [json.loads(sample["filtered_resps"]) for sample in self.samples[task]]
-
-
 @cache
 def docs(task: str) -> tuple[dict[str, str], ...]:
     variant, acronym = TASKS[task]
     return tuple(doc_rows(acronym, variant))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def run_lmms_eval(args: list[str], env: dict[str, str], out: Path, *, processes: int = 1) -> Run:
-    out.mkdir(parents=True, exist_ok=True)
-    lmms = ["-m", "lmms_eval", *args, "--log_samples", "--output_path", str(out)]
-    if processes == 1:
-        command = [sys.executable, *lmms]
-    else:
-        env = {**env, "ACCELERATE_USE_CPU": "1"}
-        command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
-                   str(processes), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-                   "--main_process_port", str(free_port()), *lmms]
-    proc = subprocess.run(command, env=env, cwd=out, capture_output=True, text=True, timeout=900)
-    return read_run(out, proc.returncode, proc.stdout + proc.stderr)
-
-
-def read_run(out: Path, returncode: int, log: str) -> Run:
-    """The results and samples an lmms-eval run wrote to ``out`` (its exit code alone proves nothing)."""
-    (out / "run.log").write_text(log)
-    results = list(out.glob("**/*_results.json"))
-    assert returncode == 0 and len(results) == 1, f"lmms-eval run failed ({out / 'run.log'}):\n{log[-4000:]}"
-    samples: dict[str, list[dict[str, Any]]] = {}
-    for path in out.glob("**/*_samples_*.jsonl"):
-        task = path.name.split("_samples_", 1)[1].removesuffix(".jsonl")
-        rows = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
-        samples[task] = sorted(rows, key=lambda row: row["doc_id"])
-    return Run(json.loads(results[0].read_text("utf-8")), samples, log)
 
 
 @pytest.fixture(scope="module")

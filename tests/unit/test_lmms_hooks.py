@@ -30,9 +30,9 @@ from proactivebench_ext.core.variants import MAX_AGENTIC_STEPS, PLAIN, VARIANTS,
 from proactivebench_ext.core.naming import SCENARIO_ACRONYMS, task_name
 from proactivebench_ext.core.policies import oracle_answer, oracle_requests
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TASKS_DIR = REPO / "tasks" / "proactivebench"
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parents[1] / "golden"
 # (variant, scenario) of every task; PLAIN_TASKS: those whose request is one turn's image and prompt
 TASKS = list(all_tasks().values())
 PLAIN_TASKS = [(variant, acronym) for variant, acronym in TASKS if VARIANTS[variant].prompt_mode == PLAIN]

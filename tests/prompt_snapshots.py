@@ -1,8 +1,8 @@
-"""Write (or check) the prompt snapshots of the ablation tasks: turns 1 and 2 as the model gets them.
+"""Prompt snapshots of the ablation tasks: turns 1 and 2 exactly as the model gets them.
 
-    python tasks/proactivebench/_prompt_snapshots.py          # rewrite tests/snapshots/*.json
-    python tasks/proactivebench/_prompt_snapshots.py --check  # exit 1 if any snapshot differs
-    python tasks/proactivebench/_prompt_snapshots.py --show proactivebench_icl1_rod  # as in tasks/README.md
+    pytest tests/unit/test_ablation_tasks.py                      # check tests/snapshots/*.json
+    pytest tests/unit/test_ablation_tasks.py --update-snapshots   # rewrite them after a reviewed change
+    python -m tests.prompt_snapshots proactivebench_icl1_rod      # a snapshot as the worked example in docs/ablations.md
 
 One JSON file per ablation task (every variant but ``main`` and ``reference``), played on the
 embedded synthetic set with the variant's default settings: the first sample whose episode has a
@@ -14,7 +14,6 @@ box, short-edge resize). A changed snapshot means a changed prompt: review the d
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -24,7 +23,7 @@ from typing import Any
 from proactivebench_ext.lmms import hooks
 from proactivebench_ext.core.variants import all_tasks
 
-SNAPSHOTS = Path(__file__).resolve().parents[2] / "tests" / "snapshots"
+SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 PLAIN_VARIANTS = ("main", "reference")
 
 
@@ -94,32 +93,21 @@ def stale_files() -> list[Path]:
     return stale
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if any snapshot is missing or differs")
-    parser.add_argument("--show", metavar="TASK", help="print TASK's snapshot as a worked example (markdown)")
-    args = parser.parse_args(argv)
-    if args.show:
-        print(render(args.show), end="")
-        return 0
-    os.environ.pop(hooks.DATA_DIR_ENV, None)  # snapshots are of the embedded set
-    if args.check:
-        stale = stale_files()
-        for path in stale:
-            print(f"stale: {path}", file=sys.stderr)
-        return 1 if stale else 0
+def write_files() -> list[str]:
+    """Rewrite every stale snapshot and remove orphans; what changed, by file name."""
     SNAPSHOTS.mkdir(parents=True, exist_ok=True)
     files = expected_files()
+    changed = []
     for path in SNAPSHOTS.glob("*.json"):
         if path not in files:
             path.unlink()
-            print(f"removed {path.name}")
+            changed.append(f"removed {path.name}")
     for path, text in files.items():
         if not path.is_file() or path.read_text("utf-8") != text:
             path.write_text(text, "utf-8")
-            print(f"wrote {path.name}")
-    return 0
+            changed.append(f"wrote {path.name}")
+    return changed
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    print(render(sys.argv[1]), end="")

@@ -12,7 +12,7 @@ from proactivebench_ext.core.ablations import (
 )
 from proactivebench_ext.core.icl import icl_example
 from proactivebench_ext.core.scenarios import is_abstain
-from tests.test_engine import first_entry
+from tests.unit.test_engine import first_entry
 
 
 @pytest.mark.parametrize("acronym", list(SCENARIOS))

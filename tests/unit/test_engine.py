@@ -18,7 +18,7 @@ from proactivebench_ext.judge.prompts import parse_judge_output, strip_reasoning
 from proactivebench_ext.core.scenarios import is_abstain
 from proactivebench_ext.core.policies import oracle_answer, oracle_requests, random_success_probability
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parents[1] / "golden"
 BENCHMARK_SHA256 = "7f5c3a34b1b4c9566b8722bffdebcac8a76eebc7bc08418d5316c2c39a6c493e"  # shared/reference/benchmark.json
 
 
@@ -59,7 +59,7 @@ def test_conformance_cli_exit_status(tmp_path):
 
 
 def test_benchmark_constants_are_byte_identical_to_the_reference():
-    shipped = Path(__file__).parents[1] / "proactivebench_ext" / "resources" / "benchmark.json"
+    shipped = Path(__file__).parents[2] / "proactivebench_ext" / "resources" / "benchmark.json"
     assert hashlib.sha256(shipped.read_bytes()).hexdigest() == BENCHMARK_SHA256
     assert sum(len(ids) for ids in load_benchmark().filter_ids.values()) == 7557
 
