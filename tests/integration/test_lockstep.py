@@ -1,0 +1,142 @@
+"""The lockstep driver: same results as lmms-eval's own agentic runner, far fewer backend calls.
+
+Unit tests drive both runners in-process with a backend that, like many real ones, builds the
+whole batch from the first request's callables; end-to-end tests compare real lmms-eval runs
+with the driver on and off, and resume a killed ``--use_cache`` run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+import subprocess
+import sys
+import time
+from functools import partial
+from typing import Any
+
+import pytest
+
+from lmms_eval.api.instance import Instance
+
+from proactivebench_ext.lmms import hooks
+from proactivebench_ext.lmms.runtime import lockstep
+from proactivebench_ext.lmms.baselines import parse_options
+
+from ..lmms_runs import run_lmms_eval
+
+TASKS = {"proactive_rod": "ROD", "proactive_cit": "CIT", "proactive_coco": "COCO"}
+GEN_KWARGS = {"max_new_tokens": 50, "temperature": 0, "do_sample": False, "until": [], "max_agentic_steps": 1000}
+
+
+class FirstCallableBackend:
+    """A backend with a common flaw: every request of a batch is resolved with the first one's
+    ``doc_to_visual`` and task. Its answer depends on the image it sees and on the prompt."""
+
+    is_simple = True
+    rank = 0
+
+    def __init__(self, task_dict: dict[str, Any]):
+        self.task_dict = task_dict
+        self.calls: list[int] = []
+
+    def generate_until(self, requests: list[Instance]) -> list[str]:
+        self.calls.append(len(requests))
+        contexts, _, doc_to_visual, doc_ids, tasks, splits = zip(*(request.args for request in requests))
+        task, split = tasks[0], splits[0]
+        visuals = [doc_to_visual[0](self.task_dict[task][split][doc_id]) for doc_id in doc_ids]
+        replies = []
+        for context, images in zip(contexts, visuals):
+            options = parse_options(context)
+            digest = hashlib.sha1(images[0].tobytes() + context.encode()).digest()
+            replies.append(options[digest[0] % len(options)])
+        return replies
+
+
+def agentic_requests() -> tuple[dict[str, Any], list[Instance]]:
+    task_dict, requests = {}, []
+    for task, acronym in TASKS.items():
+        docs = hooks.doc_rows(acronym, "main")
+        task_dict[task] = {"test": docs}
+        for doc_id, doc in enumerate(docs):
+            arguments = (hooks.doc_to_text(doc), dict(GEN_KWARGS), hooks.doc_to_visual,
+                         partial(hooks.doc_to_text, lmms_eval_specific_kwargs=None), doc_id, task, "test")
+            requests.append(Instance("generate_until_agentic", arguments, idx=0,
+                                     metadata={"task": task, "doc_id": doc_id, "repeats": 1}))
+    return task_dict, requests
+
+
+
+def _responses(run) -> dict[str, list[str]]:
+    return {task: [sample["filtered_resps"] for sample in samples] for task, samples in run.samples.items()}
+
+
+@pytest.mark.parametrize("model_args", [["--model", "proactive_oracle"],
+                                        ["--model", "proactive_random", "--model_args", "seed=5"]])
+def test_lmms_eval_results_are_identical_with_and_without_lockstep(model_args, offline_env, tmp_path):
+    args = [*model_args, "--tasks", "proactivebench"]
+    sequential = run_lmms_eval(args, {**offline_env, lockstep.ENABLE_VARIABLE: "0"}, tmp_path / "sequential")
+    batched = run_lmms_eval(args, offline_env, tmp_path / "lockstep", processes=1)
+    assert "lockstep" in batched.log and "lockstep" not in sequential.log
+    assert _responses(batched) == _responses(sequential)
+    assert batched.results["results"] == sequential.results["results"]
+
+
+def test_two_processes_in_lockstep_match_one_sequential_process(offline_env, tmp_path):
+    args = ["--model", "proactive_random", "--model_args", "seed=5", "--tasks", "proactivebench", "--limit", "3"]
+    sequential = run_lmms_eval(args, {**offline_env, lockstep.ENABLE_VARIABLE: "0"}, tmp_path / "one")
+    two = run_lmms_eval(args, offline_env, tmp_path / "two", processes=2)
+    assert _responses(two) == _responses(sequential)
+    assert all(len(samples) == 3 for samples in two.samples.values())
+
+
+def test_killed_use_cache_run_resumes_without_calling_the_model_again(offline_env, tmp_path):
+    calls, cache = tmp_path / "calls.log", tmp_path / "cache"
+    model_args = f"seed=2,delay=0.15,call_log={calls}"
+    args = ["--model", "proactive_random", "--model_args", model_args, "--tasks", "proactivebench", "--use_cache", str(cache)]
+    out = tmp_path / "killed"
+    out.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "lmms_eval", *args, "--log_samples", "--output_path", str(out)],
+                            env=offline_env, cwd=out, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and (not calls.exists() or len(calls.read_text().splitlines()) < 20):
+        assert proc.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before_kill = len(calls.read_text().splitlines())
+    assert before_kill >= 20 and not list(out.glob("**/*_results.json"))
+
+    resumed = run_lmms_eval(args, offline_env, tmp_path / "resumed")
+    after_resume = len(calls.read_text().splitlines()) - before_kill
+    fresh = run_lmms_eval(["--model", "proactive_random", "--model_args", "seed=2", "--tasks", "proactivebench"],
+                          offline_env, tmp_path / "fresh")
+    total_rounds = sum(json.loads(s["filtered_resps"])["num_turns"] for samples in fresh.samples.values() for s in samples)
+    assert _responses(resumed) == _responses(fresh)
+    # Rounds answered before the kill came from the cache; at most the in-flight call is redone.
+    assert after_resume < total_rounds
+    assert after_resume + before_kill <= total_rounds + max_wave(fresh)
+
+
+def max_wave(run) -> int:
+    return max(len(samples) for samples in run.samples.values())
+
+
+def test_tiny_gemma3_batched_through_the_unmodified_backend(offline_env, tmp_path):
+    """A real batched backend (lmms-eval's ``gemma3``, batch 8): lockstep runs every round as one
+    call and gives the sequential runner's episodes, up to bf16 batch-padding numerics."""
+    from ..tiny_batch_model import build_tiny_gemma3
+
+    model = build_tiny_gemma3(tmp_path / "gemma3", size="small", letters_only=4)
+    args = ["--model", "gemma3", "--model_args", f"pretrained={model},device=cpu,device_map=cpu", "--batch_size", "8",
+            "--tasks", "proactive_rod,proactive_qd", "--limit", "4", "--gen_kwargs", "max_new_tokens=4"]
+    sequential = run_lmms_eval(args, {**offline_env, lockstep.ENABLE_VARIABLE: "0"}, tmp_path / "sequential")
+    batched = run_lmms_eval(args, offline_env, tmp_path / "lockstep")
+    records = {task: [json.loads(r) for r in responses] for task, responses in _responses(batched).items()}
+    assert all(len(episodes) == 4 and all(e["format"] == hooks.RECORD_FORMAT for e in episodes) for episodes in records.values())
+    assert max(e["num_turns"] for episodes in records.values() for e in episodes) > 1  # later rounds ran batched
+    pairs = [(a, b) for task in records for a, b in zip(_responses(sequential)[task], _responses(batched)[task])]
+    identical = sum(a == b for a, b in pairs) / len(pairs)
+    print(f"tiny gemma3, batch 8: {identical:.0%} of episodes identical between sequential and lockstep")
+    assert identical >= 0.75

@@ -1,0 +1,304 @@
+"""OEG judging: the judge phase against a scripted judge on loopback, its faults, and the pure parts.
+
+The golden OEG records (the benchmark's parser run on scripted judge outputs) are replayed
+through the whole path: samples log -> `python -m proactivebench_ext judge` -> HTTP judge ->
+judgements file -> results JSON, with `<think>` blocks, 500s and a slow answer on the way.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+import pytest
+import requests
+
+from proactivebench_ext.judge import phase as judge_cli
+from proactivebench_ext.judge.phase import (
+    JUDGED, MALFORMED, NONE, OPTION, OTHER, JudgementStore, OegInput, OptionMapping, judgement_key, judgements_path,
+    mapped_answer, mapping_messages, mean_of_judged, parse_mapping,
+)
+from proactivebench_ext.judge.client import (
+    JudgeClient, JudgeConfigError, JudgeFailed, JudgeRejected, JudgeSettings, JudgeUnreachable, backoff_delays,
+    failure_kind, judge_configured,
+)
+from proactivebench_ext.lmms.oeg_hooks import sample_oeg
+from proactivebench_ext.core.naming import scenario_slug
+from proactivebench_ext.judge.prompts import METRICS
+
+from ..fake_judge_server import FakeJudge, Reply, user_text
+
+GOLDEN = Path(__file__).parents[1] / "golden" / "oeg.jsonl"
+REPO = Path(__file__).resolve().parents[2]
+DATE = "20990101_000000"
+
+
+@pytest.fixture
+def judge_env(monkeypatch):
+    """Point lmms-eval's judge variables at a fake judge; quick timeouts and backoff."""
+    for name in ("API_TYPE", "LLM_JUDGE_URL", "JUDGE_MODEL_VERSION", "PROACTIVEBENCH_JUDGE_INLINE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "EMPTY")
+    monkeypatch.setenv("PROACTIVEBENCH_JUDGE_TIMEOUT", "0.5")
+    monkeypatch.setenv("PROACTIVEBENCH_JUDGE_BACKOFF", "0.01")
+    monkeypatch.setenv("PROACTIVEBENCH_JUDGE_RETRIES", "3")
+
+    def point(url: str) -> None:
+        monkeypatch.setenv("OPENAI_API_URL", url)
+    return point
+
+
+# -- the golden records as a generation log ----------------------------------------------------
+def golden_cases() -> list[dict]:
+    """One case per (golden entry, scripted judge output) parsed with the acronym, as our tasks do."""
+    cases, seen = [], set()
+    for r, record in enumerate(map(json.loads, GOLDEN.read_text("utf-8").splitlines())):
+        if "error" in record:
+            continue
+        for k, judged in enumerate(j for j in record["judged"] if j["dataset_arg"] == record["acronym"]):
+            # answers are unique, so the scripted judge can tell the cases apart; the first case of
+            # each record keeps the golden answer (and so the golden judge messages) when it can
+            answer = record["generated_answer"]
+            if k or answer in seen:
+                answer = f"{answer} (probe {r}.{k})"
+            seen.add(answer)
+            cases.append({"record": record, "k": k, "output": judged["judge_output"], "parsed": judged["parsed"],
+                          "answer": answer, "golden_messages": answer == record["generated_answer"]})
+    return cases
+
+
+def write_samples_logs(logdir: Path, cases: list[dict]) -> dict[str, list[dict]]:
+    """One lmms-eval samples file per scenario, in the layout lmms-eval writes (target = judge input)."""
+    by_task: dict[str, list[dict]] = {}
+    for case in cases:
+        by_task.setdefault(f"proactivebench_oeg_{scenario_slug(case['record']['acronym'])}", []).append(case)
+    logdir.mkdir(parents=True, exist_ok=True)
+    for task, task_cases in by_task.items():
+        lines = []
+        for doc_id, case in enumerate(task_cases):
+            record = case["record"]
+            target = OegInput(record["acronym"], str(record["entry"]["id"]), record["prompt"], record["valid_answers"])
+            lines.append(json.dumps({"doc_id": doc_id, "target": target.to_target(), "filtered_resps": [case["answer"]],
+                                     "doc_hash": "x", "input": record["prompt"]}))
+        (logdir / f"{DATE}_samples_{task}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return by_task
+
+
+def golden_script(cases: list[dict], *, always_500: str, flaky: str, slow: str):
+    """Scripted judge: each answer gets its golden output, half of them behind a <think> block
+    full of digits; one answer always fails with 500, one fails twice first, one is slow once."""
+    outputs = {case["answer"]: case["output"] for case in cases}
+
+    def script(messages, attempt):
+        answer = user_text(messages).split("### System Output:\n", 1)[1]
+        if answer == always_500 or (answer == flaky and attempt < 2):
+            return Reply(status=500 if answer == always_500 else 503)
+        if answer == slow and attempt == 0:
+            return Reply(content="1,1", delay=1.5)  # past the 0.5 s timeout: never read
+        output = outputs[answer]
+        if hash(answer) % 2:
+            output = f"<think>\nComparing: 1,0,1 then 0,1. Final list follows.\n</think>\n\n{output}"
+        return Reply(content=output)
+    return script
+
+
+def expected_summary(task_cases: list[dict]) -> dict[str, float]:
+    return {m: 100.0 * sum(c["parsed"][m] for c in task_cases) / len(task_cases) for m in METRICS}
+
+
+
+def test_judge_phase_reproduces_the_benchmark_parser_through_http(tmp_path, judge_env, capsys):
+    cases = golden_cases()
+    assert len(cases) > 700
+    by_task = write_samples_logs(tmp_path, cases)
+    always_500, flaky, slow = cases[3]["answer"], cases[20]["answer"], cases[40]["answer"]
+    with FakeJudge(golden_script(cases, always_500=always_500, flaky=flaky, slow=slow)) as judge:
+        judge_env(judge.url)
+        assert judge_cli.main([str(tmp_path), "--workers", "6"]) == 1  # one answer stays unjudged
+        err = capsys.readouterr().err
+        assert f"judged {len(cases)}/{len(cases)}" in err and "1 answer(s) unjudged" in err
+        sent = [user_text(m).split("### System Output:\n", 1)[1] for m in judge.requests]
+        assert sent.count(always_500) == 4 and sent.count(flaky) == 3 and sent.count(slow) == 2
+        assert len(sent) == len(cases) + 3 + 2 + 1
+        # the judge got the benchmark's exact messages
+        golden_messages = [c["record"]["judge_messages"] for c in cases if c["golden_messages"]]
+        assert len(golden_messages) >= 15 and all(m in judge.requests for m in golden_messages)
+
+        results = json.loads((tmp_path / f"{DATE}_results_judged.json").read_text())
+        task = f"proactivebench_oeg_{scenario_slug(cases[3]['record']['acronym'])}"
+        assert results["results"][task]["unjudged,none"] == 1
+
+        # rerun: only the unjudged answer is sent again, now successfully
+        judge.script = golden_script(cases, always_500="", flaky="", slow="")
+        before = judge.count
+        assert judge_cli.main([str(tmp_path)]) == 0
+        assert judge.count == before + 1
+        assert user_text(judge.requests[-1]).endswith(always_500)
+
+    results = json.loads((tmp_path / f"{DATE}_results_judged.json").read_text())
+    for task, task_cases in by_task.items():
+        entry = results["results"][task]
+        for metric, value in expected_summary(task_cases).items():
+            assert entry[f"{metric},none"] == pytest.approx(value), (task, metric)
+        assert entry["unjudged,none"] == 0 and entry["judged,none"] == len(task_cases)
+        # per answer: the stored verdict is the golden one
+        store = JudgementStore(judgements_path(tmp_path / f"{DATE}_samples_{task}.jsonl"))
+        verdicts = {r["answer"]: r for r in store.latest.values() if r["status"] == JUDGED}
+        for case in task_cases:
+            assert verdicts[case["answer"]]["scores"] == case["parsed"], case["output"]
+    group = results["groups"]["proactivebench_oeg"]
+    assert results["group_subtasks"]["proactivebench_oeg"] == sorted(by_task)
+    for metric in METRICS:
+        assert group[f"{metric},none"] == pytest.approx(
+            sum(expected_summary(c)[metric] for c in by_task.values()) / len(by_task))
+    # malformed outputs are counted apart (they score 0, as in the benchmark)
+    malformed = {c["output"] for c in cases} & {"I could not decide.", "", "1 0"}
+    assert malformed and results["groups"]["proactivebench_oeg"]["malformed,none"] >= len(
+        [c for c in cases if c["output"] in malformed])
+    for task, task_cases in by_task.items():
+        store = JudgementStore(judgements_path(tmp_path / f"{DATE}_samples_{task}.jsonl"))
+        flags = {r["answer"]: r["well_formed"] for r in store.latest.values() if r["status"] == JUDGED}
+        assert all(not flags[c["answer"]] for c in task_cases if c["output"] in malformed)
+        assert results["results"][task]["malformed,none"] == sum(not flag for flag in flags.values())
+
+
+def test_unreachable_judge_is_a_clear_error_and_loses_nothing(tmp_path, judge_env, capsys):
+    cases = [c for c in golden_cases() if c["record"]["acronym"] == "IN-C"][:12]
+    write_samples_logs(tmp_path, cases)
+    samples = {p: p.read_bytes() for p in tmp_path.glob("*_samples_*")}
+    judge_env("http://127.0.0.1:9/v1")  # discard port: nothing listens
+    assert judge_cli.main([str(tmp_path)]) == 3
+    err = capsys.readouterr().err
+    assert "OPENAI_API_URL=http://127.0.0.1:9/v1" in err and "rerun" in err
+    assert {p: p.read_bytes() for p in tmp_path.glob("*_samples_*")} == samples
+
+    # a judge that dies midway: the verdicts so far are kept, the rest is reported, exit 3
+    script = golden_script(cases, always_500="", flaky="", slow="")
+    with FakeJudge(lambda m, a: Reply(drop=True) if judge.count > 5 else script(m, a)) as judge:
+        judge_env(judge.url)
+        assert judge_cli.main([str(tmp_path), "--workers", "1"]) == 3
+    assert "cannot reach the judge" in capsys.readouterr().err
+    results = json.loads((tmp_path / f"{DATE}_results_judged.json").read_text())["results"]["proactivebench_oeg_inc"]
+    assert (results["judged,none"], results["unjudged,none"]) == (5, 7)
+
+
+def test_judge_cli_usage_errors(tmp_path, judge_env, monkeypatch, capsys):
+    assert judge_cli.main([str(tmp_path / "missing")]) == 2
+    assert judge_cli.main([str(tmp_path)]) == 2
+    assert "no *_samples_proactivebench_oeg_*.jsonl" in capsys.readouterr().err
+    write_samples_logs(tmp_path, golden_cases()[:2])
+    monkeypatch.delenv("OPENAI_API_URL", raising=False)
+    assert judge_cli.main([str(tmp_path)]) == 2
+    assert "OPENAI_API_URL" in capsys.readouterr().err
+    judge_env("http://127.0.0.1:9/v1")
+    monkeypatch.delenv("OPENAI_API_KEY")
+    assert judge_cli.main([str(tmp_path)]) == 2
+    assert "OPENAI_API_KEY is not set" in capsys.readouterr().err
+
+
+def test_client_retries_transient_faults_and_stops_on_config_errors(judge_env):
+    waits: list[float] = []
+    replies = {"ok": [Reply(status=500), Reply(status=429), Reply(content="<think>x</think>1")],
+               "bad": [Reply(status=404)], "down": [Reply(status=502)] * 9, "empty": [Reply(content=None)]}
+
+    def script(messages, attempt):
+        return replies[user_text(messages)][attempt]
+    with FakeJudge(script) as judge:
+        judge_env(judge.url)
+        client = JudgeClient(JudgeSettings.from_env(), sleep=waits.append)
+        assert client.complete([{"role": "user", "content": "ok"}]) == "<think>x</think>1"
+        assert waits == [0.01, 0.02]
+        with pytest.raises(JudgeRejected, match="JUDGE_MODEL_VERSION"):
+            client.complete([{"role": "user", "content": "bad"}])
+        with pytest.raises(JudgeFailed, match="server error after 4 attempts"):
+            client.complete([{"role": "user", "content": "down"}])
+        with pytest.raises(JudgeFailed, match="MAX_TOKENS"):
+            client.complete([{"role": "user", "content": "empty"}])
+    judge_env("http://127.0.0.1:9/v1")
+    with pytest.raises(JudgeUnreachable, match="OPENAI_API_URL"):
+        JudgeClient(JudgeSettings.from_env(), sleep=lambda s: None).complete([{"role": "user", "content": "x"}])
+
+
+def test_failure_kinds_and_backoff():
+    def http_error(status: int) -> requests.HTTPError:
+        response = requests.Response()
+        response.status_code = status
+        return requests.HTTPError(response=response)
+    assert failure_kind(requests.ReadTimeout()) == "timeout"
+    assert failure_kind(requests.ConnectionError()) == "connection"
+    assert [failure_kind(http_error(s)) for s in (500, 503, 429, 408, 401, 404)] == \
+        ["server", "server", "server", "timeout", "rejected", "rejected"]
+    assert failure_kind(KeyError("choices")) == "other"
+    assert backoff_delays(JudgeSettings(retries=6, backoff=1, backoff_max=10)) == [1, 2, 4, 8, 10, 10]
+
+
+def test_settings_come_from_lmms_eval_variables():
+    env = {"API_TYPE": "local", "LLM_JUDGE_URL": "http://h:1/v1/chat/completions", "JUDGE_MODEL_VERSION": "m",
+           "PROACTIVEBENCH_JUDGE_TIMEOUT": "7"}
+    settings = JudgeSettings.from_env(env)
+    assert (settings.api_type, settings.endpoint, settings.model, settings.timeout) == ("local", env["LLM_JUDGE_URL"], "m", 7)
+    assert settings.endpoint_env == "LLM_JUDGE_URL"
+    assert JudgeSettings.from_env({}).model == "Qwen/Qwen3-8B"
+    with pytest.raises(JudgeConfigError, match="PROACTIVEBENCH_JUDGE_RETRIES='many'"):
+        JudgeSettings.from_env({"PROACTIVEBENCH_JUDGE_RETRIES": "many"})
+    assert not judge_configured({"OPENAI_API_KEY": "sk"})  # a key alone is the evaluated model's, maybe
+    assert judge_configured({"OPENAI_API_URL": "http://h/v1"})
+    assert not judge_configured({"OPENAI_API_URL": "http://h/v1", "PROACTIVEBENCH_JUDGE_INLINE": "0"})
+
+
+@pytest.mark.parametrize("size", [7, 88, 100, 250, 1240])
+def test_oeg_sample_is_the_benchmark_draw(size):
+    rows = [{"sample_id": str(i)} for i in range(size)]
+    reference = list(rows)
+    random.seed(0)
+    random.shuffle(reference)
+    assert sample_oeg(rows, 100) == reference[:100]
+    assert rows == [{"sample_id": str(i)} for i in range(size)]  # the input is not shuffled in place
+
+
+def test_judgement_store_cuts_a_torn_last_line(tmp_path):
+    path = tmp_path / "j.jsonl"
+    store = JudgementStore(path)
+    store.append({"doc_id": 0, "key": "a", "status": JUDGED})
+    with open(path, "ab") as handle:
+        handle.write(b'{"doc_id": 1, "key": "b", "sta')  # killed mid-write
+    store = JudgementStore(path)
+    assert store.judged(0, "a") and store.judged(1, "b") is None
+    store.append({"doc_id": 1, "key": "b", "status": JUDGED})
+    assert [json.loads(line)["doc_id"] for line in path.read_text().splitlines()] == [0, 1]
+
+
+def test_mean_of_judged_never_counts_unjudged_as_zero():
+    assert mean_of_judged([100.0, None, 0.0]) == 50.0
+    assert math.isnan(mean_of_judged([None, None]))
+
+
+def test_judgement_key_changes_with_answer_and_model():
+    spec = OegInput("ROD", "1", "Q?", "Move the blocks, Move the camera.")
+    keys = {judgement_key(spec.messages(a), m) for a in ("x", "y") for m in ("m1", "m2")}
+    assert len(keys) == 4
+
+
+def test_mapping_prompt_and_parser():
+    messages = mapping_messages("Q?", ["Move left.", "I cannot answer.", "cat"], "It is a cat")
+    assert messages[1]["content"] == "### User Prompt:\nQ?\n### Options:\n1. Move left.\n2. I cannot answer.\n3. cat\n" \
+                                     "### System Output:\nIt is a cat"
+    assert parse_mapping("<think>maybe 1, or OTHER</think>\n\n3", 3) == OptionMapping(OPTION, 2)
+    assert parse_mapping("Reasoning...\n**Option 1.**", 3) == OptionMapping(OPTION, 0)
+    assert parse_mapping("other", 3) == OptionMapping(OTHER)
+    assert parse_mapping("NONE\n", 3) == OptionMapping(NONE)
+    for garbage in ("4", "0", "", "1, 2", "<think>3</think>", "The answer is 3"):
+        assert parse_mapping(garbage, 3).kind == MALFORMED, garbage
+
+
+def test_inapplicable_requests_become_a_seeded_valid_one():
+    options = ["Move left.", "Move right.", "I cannot answer.", "cat"]
+    assert mapped_answer(options, ["Move left."], OptionMapping(OPTION, 3), "s") == ("cat", "option")
+    valid = ["Move left.", "Move right."]
+    fed, how = mapped_answer(options, valid, OptionMapping(OTHER), "seed-1")
+    assert how == "random_valid_request" and fed == random.Random("seed-1").choice(valid)
+    assert {mapped_answer(options, valid, OptionMapping(OTHER), f"s{i}")[0] for i in range(20)} == set(valid)
+    assert mapped_answer(options, [], OptionMapping(OTHER), "s") == ("", "request_not_applicable")
+    assert mapped_answer(options, valid, OptionMapping(MALFORMED), "s") == ("", MALFORMED)

@@ -1,0 +1,223 @@
+"""The results report on real lmms-eval output: oracle, random and a tiny real model, run once per session.
+
+Numbers in report.md / report.json are checked against lmms-eval's own results files and the
+paper's rows against the shipped paper_results.json (read here with plain json, not through the
+code under test).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from proactivebench_ext.core import naming
+from proactivebench_ext.report import aggregate, cli, read, render
+from proactivebench_ext.report.paper import PAPER_MODEL_IDS, SCENARIOS, paper_name, paper_table
+
+PAPER_JSON = Path(read.__file__).parents[1] / "resources" / "paper_results.json"
+SLUG = {s: s.lower().replace("-", "") for s in SCENARIOS}
+MCQA_ABLATIONS = ("hint", "history", "random")  # run by the oracle when helper tasks exist; no judge needed
+
+
+def _available_ablations() -> list[str]:
+    try:
+        from proactivebench_ext.core.variants import VARIANTS
+    except ImportError:
+        return []
+    return [v for v in VARIANTS if v in MCQA_ABLATIONS or v.startswith("icl")]
+
+
+def _lmms(out: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "lmms_eval", *args, "--output_path", str(out)]
+
+
+@pytest.fixture(scope="session")
+def lmms_runs(tmp_path_factory: pytest.TempPathFactory, offline_env: dict[str, str]) -> dict[str, Path]:
+    """Four real lmms-eval runs (two at a time): their --output_path folders by name."""
+    pytest.importorskip("lmms_eval")
+    root = tmp_path_factory.mktemp("lmms_runs")
+    groups = ",".join(["proactivebench", "proactivebench_reference", *(f"proactivebench_{v}" for v in _available_ablations())])
+    commands = {
+        "oracle": _lmms(root / "oracle", "--model", "proactive_oracle", "--tasks", groups, "--log_samples"),
+        "random": _lmms(root / "random", "--model", "proactive_random", "--tasks",
+                        "proactivebench,proactivebench_reference", "--limit", "3", "--log_samples"),
+        # the runner stops every episode after 2 rounds: the oracle needs more, so all of them error
+        "cut": _lmms(root / "cut", "--model", "proactive_oracle", "--tasks", "proactive_rod", "--limit", "2",
+                     "--gen_kwargs", "max_agentic_steps=2", "--log_samples"),
+    }
+    try:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from tiny_models import build_tiny_llava
+
+        tiny = build_tiny_llava(root / "tiny_llava", letters_only=4)
+        commands["tiny"] = _lmms(root / "tiny", "--model", "llava_hf", "--model_args",
+                                 f"pretrained={tiny},device_map=cpu", "--device", "cpu", "--tasks",
+                                 "proactive_rod,proactive_vsod,proactivebench_reference_rod", "--limit", "2",
+                                 "--log_samples")
+    except ImportError:  # no torch/transformers: the three scripted runs still cover the report
+        pass
+    names = list(commands)
+    for pair in (names[:2], names[2:]):
+        procs = {n: subprocess.Popen(commands[n], cwd=root, env=offline_env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True) for n in pair}
+        for name, proc in procs.items():
+            log = proc.communicate(timeout=600)[0]
+            # lmms-eval exits 0 on failure: the results file is the proof the run worked
+            assert list((root / name).rglob("*_results.json")), f"lmms-eval run {name} failed:\n{log[-3000:]}"
+    return {name: root / name for name in names}
+
+
+def _results(folder: Path) -> dict:
+    return json.loads(next(folder.rglob("*_results.json")).read_text())
+
+
+@pytest.fixture(scope="session")
+def full_report(lmms_runs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("report")
+    paths = [str(lmms_runs[n]) for n in ("oracle", "random", "tiny") if n in lmms_runs]
+    # the random baseline compared with a paper row, through the override for unknown ids
+    assert cli.main([*paths, "--out", str(out), "--bootstrap", "500",
+                    "--paper-name", "proactive_random=Qwen2.5-VL-7B"]) == 0
+    return out
+
+
+def md_block(md: str, section: str, model: str) -> dict[str, list[str]]:
+    """The sub-rows of one model in one table of report.md: row label -> cells."""
+    lines = md.split(f"## {section}", 1)[1].split("\n## ", 1)[0].splitlines()
+    rows: dict[str, list[str]] = {}
+    inside = False
+    for line in lines:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| **"):
+            inside = cells[0].startswith(f"**{model}**")
+        elif not line.startswith("|  |"):
+            inside = False
+        if inside:
+            rows[cells[1]] = cells[2:]
+    assert rows, f"no rows for {model} in section {section}"
+    return rows
+
+
+TABLE1 = "ProactiveBench, multi-turn MCQA (Table 1)"
+TABLE6 = "Reference, clean frame (Table 6)"
+
+
+# -- numbers equal lmms-eval's own --------------------------------------------------------------
+
+@pytest.mark.parametrize("key", ["mcqa", "reference", "mcqa_hint", "oeg", "oeg_multiturn"])
+def test_shipped_paper_tables_are_read_verbatim(key):
+    raw = json.loads(PAPER_JSON.read_text())["tables"][key]
+    table = paper_table(key)
+    assert table.label == raw["paper_table"]
+    assert len(table.rows) == len(raw["rows"])
+    for row in raw["rows"]:
+        for column in (*SCENARIOS, "avg"):
+            for metric, value in row[column].items():
+                assert table.cell(row["model"], column, metric) == value
+
+
+def test_paper_means_are_the_papers_headline_averages():
+    assert round(aggregate.paper_mean(paper_table("mcqa"), "avg", "acc"), 1) == 17.5
+    assert round(aggregate.paper_mean(paper_table("reference"), "avg", "acc"), 1) == 79.8
+    assert round(aggregate.paper_mean(paper_table("mcqa_hint"), "avg", "acc"), 1) == 25.8
+
+
+@pytest.mark.parametrize("model_id, expected", [
+    ("Qwen/Qwen2.5-VL-7B-Instruct", "Qwen2.5-VL-7B"),
+    ("qwen/qwen2.5-vl-72b-instruct", "Qwen2.5-VL-72B"),
+    ("/checkpoints/Qwen2.5-VL-3B-Instruct/", "Qwen2.5-VL-3B"),
+    ("llava-hf/llava-onevision-qwen2-0.5b-ov-hf", "LLaVA-OV-0.5B"),
+    ("lmms-lab/llava-onevision-qwen2-7b-ov", "LLaVA-OV-7B"),
+    ("llava-hf/llava-1.5-7b-hf", "LLaVA-1.5-7B"),
+    ("OpenGVLab/InternVL3-8B", "InternVL3-8B"),
+    ("gpt-4.1-2025-04-14", "GPT-4.1"),
+    ("InternVL3-2B", "InternVL3-2B"),
+    ("proactive_oracle", None),
+    ("Qwen/Qwen2-VL-7B-Instruct", None),
+])
+def test_model_ids_map_to_paper_rows(model_id, expected):
+    assert paper_name(model_id) == expected
+
+
+def test_mapping_covers_exactly_the_papers_22_models():
+    assert tuple(PAPER_MODEL_IDS) == tuple(paper_table("mcqa").rows)
+    assert len(PAPER_MODEL_IDS) == 22
+
+
+def test_bootstrap_width_matches_the_binomial_for_rod_sized_cells():
+    values = [100.0] * 44 + [0.0] * 44  # ROD has 88 episodes
+    low, high = aggregate.bootstrap_interval([values], iterations=4000, seed=0, key="rod")
+    half = 1.96 * math.sqrt(0.25 / 88) * 100  # ≈ 10.4 points
+    assert low == pytest.approx(50 - half, abs=1.5) and high == pytest.approx(50 + half, abs=1.5)
+    assert aggregate.bootstrap_interval([values], iterations=4000, seed=0, key="rod") == (low, high)
+    vsod = aggregate.bootstrap_interval([[100.0] * 21 + [0.0] * 21], iterations=4000, seed=0, key="vsod")
+    assert vsod[1] - vsod[0] > high - low  # 42 episodes: wider still
+    seven = aggregate.bootstrap_interval([values] * 7, iterations=4000, seed=0, key="avg")
+    assert seven[1] - seven[0] < (high - low) / 2  # the average pools seven independent scenarios
+    assert aggregate.bootstrap_interval([[]], iterations=10, seed=0, key="x") is None
+
+
+def test_sample_scale_detects_percent_and_fraction():
+    assert aggregate.sample_scale(50.0, [100.0, 0.0]) == 1.0
+    assert aggregate.sample_scale(50.0, [1.0, 0.0]) == 100.0
+    assert aggregate.sample_scale(40.0, [1.0, 0.0]) is None
+
+
+@pytest.mark.parametrize("task, expected", [
+    ("proactive_rod", ("main", "ROD")),
+    ("proactive_mvpn", ("main", "MVP-N")),
+    ("proactivebench_reference_inc", ("reference", "IN-C")),
+    ("proactivebench_oeg_hint_coco", ("oeg_hint", "COCO")),
+    ("proactivebench_oeg_multiturn_qd", ("oeg_multiturn", "QD")),
+    ("proactivebench_icl_cot_cit", ("icl_cot", "CIT")),
+    ("proactivebench", None),
+    ("proactivebench_hint", None),
+    ("mmmu_val", None),
+])
+def test_task_names(task, expected):
+    assert naming.parse_task_name(task) == expected
+
+
+def test_oeg_table_shows_ps_cc_agg_unjudged_and_the_papers_cc_ps(tmp_path):
+    results = tmp_path / "20260101_000000_results.json"
+    entries = {f"proactivebench_oeg_{SLUG[s]}": {"proactive_suggestion,none": 10.0, "category_prediction,none": 2.0,
+                                                 "aggregate,none": 12.0, "unjudged,none": 1.0} for s in SCENARIOS}
+    results.write_text(json.dumps({"results": entries, "config": {"model": "qwen2_5_vl",
+                                                                  "model_args": "pretrained=Qwen/Qwen2.5-VL-3B-Instruct"}}))
+    report = aggregate.build_report([read.read_run(results)], iterations=10)
+    table = render.table_json(report, report.spec("oeg"))
+    row = table["rows"][0]
+    assert table["paper_table"] == "Table 2" and row["paper_name"] == "Qwen2.5-VL-3B"
+    assert row["ours"]["ROD"]["unjudged"] == 1 and row["ours"]["avg"]["unjudged"] == 7
+    paper = {r["model"]: r for r in json.loads(PAPER_JSON.read_text())["tables"]["oeg"]["rows"]}["Qwen2.5-VL-3B"]
+    assert row["paper"]["VSOD"] == {"proactive_suggestion": paper["VSOD"]["ps"], "category_prediction": paper["VSOD"]["cc"]}
+    md = render.report_markdown(report)
+    block = md_block(md, "Open-ended generation, single turn (Table 2)", "Qwen2.5-VL-3B")
+    assert block["ps / cc / agg"][0] == "10.0 / 2.0 / 12.0"
+    assert block["n episodes"][0] == "–, 1 unjudged"
+
+
+def test_errors_name_the_file_and_the_fix(tmp_path, capsys):
+    assert cli.main([str(tmp_path / "missing")]) == 2
+    assert "missing: no such file or folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert cli.main([str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "empty") in err and "--output_path" in err
+    broken = tmp_path / "broken" / "20260101_000000_results.json"
+    broken.parent.mkdir()
+    broken.write_text('{"results": {')
+    assert cli.main([str(broken.parent), "--out", str(tmp_path / "o")]) == 2
+    assert str(broken) in capsys.readouterr().err
+    other = tmp_path / "other" / "20260101_000000_results.json"
+    other.parent.mkdir()
+    other.write_text(json.dumps({"results": {"mme": {"acc,none": 1.0}}, "config": {"model": "x"}}))
+    assert cli.main([str(other.parent), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "no ProactiveBench task" in err and "mme" in err
+    assert not (tmp_path / "o" / "report.md").exists()
