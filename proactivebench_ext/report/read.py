@@ -6,7 +6,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from ..core.naming import parse_task_name
 
@@ -111,7 +111,7 @@ def metric_values(entry: Mapping[str, Any]) -> dict[str, float]:
     return by_filter.get("none") or next(iter(by_filter.values()))
 
 
-def _final_payload(record: Mapping[str, Any]) -> dict | None:
+def final_payload(record: Mapping[str, Any]) -> dict | None:
     """The episode JSON the task returned as its final response (``filtered_resps``)."""
     for key in ("filtered_resps", "resps"):
         value = record.get(key)
@@ -150,7 +150,7 @@ def _errored(payload: Mapping[str, Any], stats: Mapping[str, Any]) -> bool:
 
 
 def parse_episode(record: Mapping[str, Any], metrics: Iterable[str]) -> EpisodeRecord:
-    payload = _final_payload(record) or {}
+    payload = final_payload(record) or {}
     stats = _find_stats(payload) or {}
     values = {m: float(record[m]) for m in metrics
               if isinstance(record.get(m), (int, float)) and not isinstance(record.get(m), bool)}
@@ -164,20 +164,22 @@ def parse_episode(record: Mapping[str, Any], metrics: Iterable[str]) -> EpisodeR
     )
 
 
-def read_samples(path: Path, metrics: Iterable[str]) -> tuple[EpisodeRecord, ...]:
-    metrics = tuple(metrics)
-    episodes = []
+def iter_samples(path: Path) -> Iterator[dict[str, Any]]:
+    """The logged samples of one samples file, as lmms-eval wrote them, one at a time."""
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                yield json.loads(line)
             except json.JSONDecodeError as error:
                 raise ReportError(f"{path}:{number}: not valid JSON ({error}); the run was probably interrupted: "
                                   "rerun it, or delete this samples file (the report then has no intervals)") from None
-            episodes.append(parse_episode(record, metrics))
-    return tuple(episodes)
+
+
+def read_samples(path: Path, metrics: Iterable[str]) -> tuple[EpisodeRecord, ...]:
+    metrics = tuple(metrics)
+    return tuple(parse_episode(record, metrics) for record in iter_samples(path))
 
 
 def read_run(results_file: Path) -> Run:
