@@ -20,8 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from proactivebench_ext.lmms import hooks
 from proactivebench_ext.core.variants import all_tasks
+from proactivebench_ext.lmms import hooks
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 PLAIN_VARIANTS = ("main", "reference")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -97,10 +97,12 @@ def _log_source(acronym: str, count: int, directory: Any) -> None:
         logger.info(f"ProactiveBench {acronym}: {count} test episodes from {directory}")
 
 
-def process_docs(dataset: Any) -> Any:
-    """Expand the task's spec rows (scenario + variant) into the test entries of that scenario.
+def process_docs(dataset: Any, variant: str | None = None) -> Any:
+    """Expand the task's spec rows (a scenario each) into the test entries of that scenario.
 
-    The data directory is resolved here, per run: ``$PROACTIVEBENCH_DATA_DIR`` or a download when
+    ``variant`` comes from the leaf's ``process_*_docs`` partial below; spec rows that name their
+    own variant (the layout before 0.2) still work. The data directory is resolved here, per run:
+    ``$PROACTIVEBENCH_DATA_DIR`` or a download when
     asked (``PROACTIVEBENCH_DOWNLOAD=1``), else the embedded synthetic set.
     """
     import datasets
@@ -111,10 +113,23 @@ def process_docs(dataset: Any) -> Any:
         lockstep.pin_cache_run_id(sys.argv)
     rows: list[dict[str, str]] = []
     for spec in dataset:
-        spec_rows = doc_rows(spec["scenario"], spec["variant"])
+        spec_rows = doc_rows(spec["scenario"], variant or spec["variant"])
         _log_source(spec["scenario"], len(spec_rows), spec_rows[0]["data_dir"])
         rows.extend(spec_rows)
     return datasets.Dataset.from_list(rows)
+
+
+# One process_docs per variant, named in the task leaves so a leaf shows which variant it plays
+# (lm-evaluation-harness's mmlu_pro idiom); tools/generate_tasks.py checks each variant has one.
+process_main_docs = partial(process_docs, variant="main")
+process_reference_docs = partial(process_docs, variant="reference")
+process_hint_docs = partial(process_docs, variant="hint")
+process_history_docs = partial(process_docs, variant="history")
+process_random_docs = partial(process_docs, variant="random")
+process_icl1_docs = partial(process_docs, variant="icl1")
+process_icl3_docs = partial(process_docs, variant="icl3")
+process_icl1cot_docs = partial(process_docs, variant="icl1cot")
+process_icl3cot_docs = partial(process_docs, variant="icl3cot")
 
 
 # -- episodes ----------------------------------------------------------------------------------

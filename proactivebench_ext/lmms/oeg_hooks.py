@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import random
 import sys
+from functools import partial
 from typing import Any, Mapping, Sequence
 
 from loguru import logger
@@ -35,6 +36,7 @@ from ..judge.phase import (
 from ..judge.client import JudgeClient, JudgeError, JudgeSettings, how_to_configure, judge_configured
 from ..judge.prompts import strip_reasoning
 from . import hooks
+from .runtime.options import refuse_unsafe_caching
 
 Doc = Mapping[str, Any]
 MULTITURN_FORMAT = "proactivebench_oeg_multiturn/1"
@@ -68,17 +70,23 @@ def require_judge(needed: bool) -> None:
         JudgeClient(JudgeSettings.from_env()).check_reachable()
 
 
-def process_docs(dataset: Any) -> Any:
-    """Expand the spec rows (scenario + OEG variant) into the sampled test entries."""
+def process_docs(dataset: Any, oeg_variant: str | None = None) -> Any:
+    """Expand the spec rows (a scenario each) into the sampled test entries of ``oeg_variant``
+    (from the leaf's partial below; spec rows naming their own ``oeg_variant`` still work)."""
     import datasets
 
-    specs = list(dataset)
-    multiturn = any(OEG_VARIANTS[spec["oeg_variant"]].multiturn for spec in specs)
+    specs = [{**spec, "oeg_variant": oeg_variant or spec["oeg_variant"]} for spec in dataset]
+    multiturn = any(OEG_VARIANTS[spec["oeg_variant"]].multiturn for spec in specs if spec["oeg_variant"] in OEG_VARIANTS)
     if multiturn:
-        hooks.refuse_unsafe_caching(sys.argv)
+        refuse_unsafe_caching(sys.argv)
     require_judge(multiturn)
     rows = [row for spec in specs for row in oeg_rows(spec["scenario"], spec["oeg_variant"])]
     return datasets.Dataset.from_list(rows)
+
+
+process_oeg_docs = partial(process_docs, oeg_variant="oeg")
+process_oeg_hint_docs = partial(process_docs, oeg_variant="oeg_hint")
+process_oeg_multiturn_docs = partial(process_docs, oeg_variant="oeg_multiturn")
 
 
 # -- single turn -------------------------------------------------------------------------------

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from proactivebench_ext.lmms import hooks
-from proactivebench_ext.core.variants import VARIANTS, ablation_groups, all_tasks
 from proactivebench_ext.core.policies import oracle_requests
+from proactivebench_ext.core.variants import VARIANTS, ablation_groups, all_tasks
+from proactivebench_ext.lmms import hooks
 
 from ..lmms_runs import TURN_KEYS, Run, read_run
 from ..tiny_models import build_tiny_llava
@@ -50,7 +50,7 @@ def write_seed1_tasks(folder: Path) -> None:
     for name, task in SEED1.items():
         default = dict(VARIANTS[ABLATIONS[task][0]].settings, seed=1)
         settings = "".join(f"    {key}: {json.dumps(value)}\n" for key, value in default.items())
-        (folder / f"{name}.yaml").write_text(f"include: {TASKS_DIR / task}.yaml\ntask: {name}\n"
+        (folder / f"{name}.yaml").write_text(f"include: {next(TASKS_DIR.rglob(task + '.yaml'))}\ntask: {name}\n"
                                              f"lmms_eval_specific_kwargs:\n  default:\n{settings}")
 
 

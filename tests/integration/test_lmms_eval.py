@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from proactivebench_ext.lmms.hooks import doc_rows, episode_from_doc
-from proactivebench_ext.core.variants import VARIANTS, all_groups, all_tasks
 from proactivebench_ext.core.naming import group_name
 from proactivebench_ext.core.policies import oracle_requests, random_success_probability
+from proactivebench_ext.core.variants import VARIANTS, all_groups, all_tasks
+from proactivebench_ext.lmms.hooks import doc_rows, episode_from_doc
 
 from ..lmms_runs import TURN_KEYS, Run, run_lmms_eval
 from ..tiny_models import build_tiny_llava

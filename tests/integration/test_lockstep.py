@@ -7,65 +7,18 @@ with the driver on and off, and resume a killed ``--use_cache`` run.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import signal
 import subprocess
 import sys
 import time
-from functools import partial
-from typing import Any
 
 import pytest
 
-from lmms_eval.api.instance import Instance
-
 from proactivebench_ext.lmms import hooks
 from proactivebench_ext.lmms.runtime import lockstep
-from proactivebench_ext.lmms.baselines import parse_options
 
 from ..lmms_runs import run_lmms_eval
-
-TASKS = {"proactive_rod": "ROD", "proactive_cit": "CIT", "proactive_coco": "COCO"}
-GEN_KWARGS = {"max_new_tokens": 50, "temperature": 0, "do_sample": False, "until": [], "max_agentic_steps": 1000}
-
-
-class FirstCallableBackend:
-    """A backend with a common flaw: every request of a batch is resolved with the first one's
-    ``doc_to_visual`` and task. Its answer depends on the image it sees and on the prompt."""
-
-    is_simple = True
-    rank = 0
-
-    def __init__(self, task_dict: dict[str, Any]):
-        self.task_dict = task_dict
-        self.calls: list[int] = []
-
-    def generate_until(self, requests: list[Instance]) -> list[str]:
-        self.calls.append(len(requests))
-        contexts, _, doc_to_visual, doc_ids, tasks, splits = zip(*(request.args for request in requests))
-        task, split = tasks[0], splits[0]
-        visuals = [doc_to_visual[0](self.task_dict[task][split][doc_id]) for doc_id in doc_ids]
-        replies = []
-        for context, images in zip(contexts, visuals):
-            options = parse_options(context)
-            digest = hashlib.sha1(images[0].tobytes() + context.encode()).digest()
-            replies.append(options[digest[0] % len(options)])
-        return replies
-
-
-def agentic_requests() -> tuple[dict[str, Any], list[Instance]]:
-    task_dict, requests = {}, []
-    for task, acronym in TASKS.items():
-        docs = hooks.doc_rows(acronym, "main")
-        task_dict[task] = {"test": docs}
-        for doc_id, doc in enumerate(docs):
-            arguments = (hooks.doc_to_text(doc), dict(GEN_KWARGS), hooks.doc_to_visual,
-                         partial(hooks.doc_to_text, lmms_eval_specific_kwargs=None), doc_id, task, "test")
-            requests.append(Instance("generate_until_agentic", arguments, idx=0,
-                                     metadata={"task": task, "doc_id": doc_id, "repeats": 1}))
-    return task_dict, requests
-
 
 
 def _responses(run) -> dict[str, list[str]]:

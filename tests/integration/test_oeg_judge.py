@@ -14,12 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from proactivebench_ext.core.naming import scenario_slug
 from proactivebench_ext.judge import phase as judge_cli
 from proactivebench_ext.judge.phase import (
     OegInput,
 )
-from proactivebench_ext.core.naming import scenario_slug
-from proactivebench_ext.judge.prompts import METRICS
 
 from ..fake_judge_server import FakeJudge, Reply, user_text
 
@@ -97,8 +96,6 @@ def golden_script(cases: list[dict], *, always_500: str, flaky: str, slow: str):
     return script
 
 
-def expected_summary(task_cases: list[dict]) -> dict[str, float]:
-    return {m: 100.0 * sum(c["parsed"][m] for c in task_cases) / len(task_cases) for m in METRICS}
 
 
 
@@ -135,7 +132,7 @@ def test_killed_judge_phase_resends_only_what_was_not_stored(tmp_path, judge_env
     assert len(judged_keys) == len(set(judged_keys)) == len(cases)  # nothing judged twice
 
 
-def test_generated_task_configs_are_up_to_date():
-    result = subprocess.run([sys.executable, "tasks/proactivebench_oeg/_generate_oeg_configs.py", "--check"], cwd=REPO,
+def test_task_generator_command_line_check():
+    result = subprocess.run([sys.executable, "tools/generate_tasks.py", "--check"], cwd=REPO,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -22,15 +22,19 @@ import pytest
 
 from proactivebench_ext import new_episode
 from proactivebench_ext.core.constants import load_benchmark
+from proactivebench_ext.core.naming import SCENARIO_ACRONYMS, scenario_slug
+from proactivebench_ext.core.policies import oracle_answer
 from proactivebench_ext.data.layout import embedded_data_dir, load_test_set
 from proactivebench_ext.judge.phase import (
-    MAPPING_SYSTEM_PROMPT, OegInput, mapped_answer, mapping_messages, parse_mapping,
+    MAPPING_SYSTEM_PROMPT,
+    OegInput,
+    mapped_answer,
+    mapping_messages,
+    parse_mapping,
 )
 from proactivebench_ext.judge.phase import main as judge_main
-from proactivebench_ext.lmms.oeg_hooks import sample_oeg
-from proactivebench_ext.core.naming import SCENARIO_ACRONYMS, scenario_slug
 from proactivebench_ext.judge.prompts import METRICS, parse_judge_output, strip_reasoning
-from proactivebench_ext.core.policies import oracle_answer
+from proactivebench_ext.lmms.oeg_hooks import sample_oeg
 
 from ..fake_judge_server import FakeJudge, Reply, user_text
 

@@ -23,15 +23,14 @@ from pathlib import Path
 
 import pytest
 
-from tests import prompt_snapshots
-
 from proactivebench_ext.core.ablations import HISTORY_HEADER, ICL_HEADER
+from proactivebench_ext.core.naming import group_name
+from proactivebench_ext.core.variants import VARIANTS, ablation_groups, all_tasks
 from proactivebench_ext.lmms import hooks
 from proactivebench_ext.lmms.baselines import parse_options
-from proactivebench_ext.core.variants import VARIANTS, ablation_groups, all_tasks
-from proactivebench_ext.core.naming import group_name
+from tests import prompt_snapshots
 
-from ..lmms_runs import TURN_KEYS, Run, read_run
+from ..lmms_runs import Run, read_run
 from ..tiny_models import build_tiny_llava
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,8 +44,6 @@ def docs(variant: str, acronym: str) -> tuple[dict[str, str], ...]:
     return tuple(hooks.doc_rows(acronym, variant))
 
 
-def task_docs(task: str) -> tuple[dict[str, str], ...]:
-    return docs(*ABLATIONS[SEED1.get(task, task)])
 
 
 def write_seed1_tasks(folder: Path) -> None:
@@ -55,7 +52,7 @@ def write_seed1_tasks(folder: Path) -> None:
     for name, task in SEED1.items():
         default = dict(VARIANTS[ABLATIONS[task][0]].settings, seed=1)
         settings = "".join(f"    {key}: {json.dumps(value)}\n" for key, value in default.items())
-        (folder / f"{name}.yaml").write_text(f"include: {TASKS_DIR / task}.yaml\ntask: {name}\n"
+        (folder / f"{name}.yaml").write_text(f"include: {next(TASKS_DIR.rglob(task + '.yaml'))}\ntask: {name}\n"
                                              f"lmms_eval_specific_kwargs:\n  default:\n{settings}")
 
 
@@ -96,24 +93,6 @@ def runs(offline_env, tmp_path_factory) -> dict[str, Run]:
     return done
 
 
-def assert_well_formed(run: Run, task: str, expected_docs: int) -> None:
-    """Each doc scored once; each sample holds the whole episode; the logged input is the first
-    request's text (the assembled transcript for history and ICL tasks)."""
-    variant = VARIANTS[ABLATIONS[SEED1.get(task, task)][0]]
-    assert [sample["doc_id"] for sample in run.samples[task]] == list(range(expected_docs)), task
-    for sample, record, doc in zip(run.samples[task], run.records(task), task_docs(task)):
-        assert record["sample_id"] == doc["sample_id"] and record["variant"] == variant.name
-        assert record["error"] is None, (task, record["error"])
-        assert record["num_turns"] == len(record["turns"]) >= 1
-        assert sample["input"] == hooks.doc_to_text(doc, record.get("settings"))
-        assert sample["input"].endswith(record["turns"][0]["mcqa_prompt"])
-        for turn in record["turns"]:
-            assert set(turn) == TURN_KEYS and isinstance(turn["answer"], str)
-            assert (Path(record["data_dir"]) / turn["image_path"]).is_file()
-        assert sample["acc"] == (100.0 if record["correct"] else 0.0)
-        assert sample["psr"] == record["num_requests"] == record["num_turns"] - 1
-        assert ("settings" in record) == bool(variant.settings)
-        assert ("icl_examples" in record) == bool(variant.icl_shots)
 
 
 # -- end to end ----------------------------------------------------------------------------------

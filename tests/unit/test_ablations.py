@@ -8,7 +8,11 @@ import pytest
 
 from proactivebench_ext import SCENARIOS, new_episode
 from proactivebench_ext.core.ablations import (
-    draw_shots, history_prompt, icl_prompt, proactive_option_pool, randomize_proactive_options,
+    draw_shots,
+    history_prompt,
+    icl_prompt,
+    proactive_option_pool,
+    randomize_proactive_options,
 )
 from proactivebench_ext.core.icl import icl_example
 from proactivebench_ext.core.scenarios import is_abstain

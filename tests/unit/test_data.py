@@ -12,11 +12,17 @@ from PIL import Image
 
 from proactivebench_ext import new_episode
 from proactivebench_ext.core.constants import load_benchmark
+from proactivebench_ext.data.images import load_turn_image, resize_short_edge
 from proactivebench_ext.data.layout import (
-    DATA_DIR_ENV, DOWNLOAD_ENV, DataError, DataNotFoundError, embedded_data_dir, jsonl_path, load_test_set,
+    DATA_DIR_ENV,
+    DOWNLOAD_ENV,
+    DataError,
+    DataNotFoundError,
+    embedded_data_dir,
+    jsonl_path,
+    load_test_set,
     resolve_data_dir,
 )
-from proactivebench_ext.data.images import load_turn_image, resize_short_edge
 from proactivebench_ext.data.synth import generate, plan
 
 ACRONYMS = list(load_benchmark().datasets.values())

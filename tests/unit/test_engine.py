@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from proactivebench_ext import InvalidEntryError, SCENARIOS, new_episode, resolve_scenario
-from proactivebench_ext.testing.conformance import run as run_conformance
+from proactivebench_ext import SCENARIOS, InvalidEntryError, new_episode, resolve_scenario
 from proactivebench_ext.core.constants import LEFT, RIGHT, STOP, load_benchmark
 from proactivebench_ext.core.matching import CORRECT, MISMATCH, WRONG, match_answer, standardize_letter, standardize_text
-from proactivebench_ext.judge.prompts import parse_judge_output, strip_reasoning
-from proactivebench_ext.core.scenarios import is_abstain
 from proactivebench_ext.core.policies import oracle_answer, oracle_requests, random_success_probability
+from proactivebench_ext.core.scenarios import is_abstain
+from proactivebench_ext.judge.prompts import parse_judge_output, strip_reasoning
+from proactivebench_ext.testing.conformance import run as run_conformance
 
 GOLDEN = Path(__file__).parents[1] / "golden"
 BENCHMARK_SHA256 = "7f5c3a34b1b4c9566b8722bffdebcac8a76eebc7bc08418d5316c2c39a6c493e"  # shared/reference/benchmark.json

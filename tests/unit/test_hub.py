@@ -1,105 +1,31 @@
 """Hub download against a fake Hugging Face hub on a loopback port (no network is touched).
 
-The fake serves ``/datasets/<repo>/resolve/<revision>/<file>`` as the hub does (HEAD with
-X-Repo-Commit / ETag / Content-Length, GET with Range), from a synthetic set's JSONL files and zip
-archives, and records every request, so the tests see exactly what the real client fetched.
+The fake (tests/fake_hub.py) lists the ``test/`` folder and serves its files as the hub does, from
+a synthetic set's JSONL files and zip archives, and records every request, so the tests see exactly
+what the real client listed and fetched. Archive names are varied: nothing may depend on them.
 """
 
 from __future__ import annotations
 
-import hashlib
+import io
 import socket
-import threading
+import struct
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import zlib
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import pytest
 
+from proactivebench_ext.core.constants import load_benchmark
 from proactivebench_ext.data import hub
 from proactivebench_ext.data.checkdata import check_data_dir
-from proactivebench_ext.core.constants import load_benchmark
 from proactivebench_ext.data.errors import DataError
 from proactivebench_ext.data.layout import DATA_DIR_ENV, DOWNLOAD_ENV, load_test_set, resolve_data_dir
 from proactivebench_ext.data.synth import generate
 
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
+from ..fake_hub import COMMIT, FakeHub, folder_files
 
-
-class FakeHub:
-    """A loopback HTTP server speaking the hub's file-resolution protocol."""
-
-    def __init__(self, files: dict[str, bytes]):
-        self.files = dict(files)
-        self.requests: list[tuple[str, str]] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep test output quiet
-                pass
-
-            def _resolve(self) -> str | None:
-                prefix = f"/datasets/{hub.REPO_ID}/resolve/"
-                path = unquote(urlparse(self.path).path)
-                if not path.startswith(prefix):
-                    return None
-                _revision, _, filename = path[len(prefix):].partition("/")
-                return filename
-
-            def _headers(self, filename: str | None, body: bytes | None) -> None:
-                self.send_header("X-Repo-Commit", COMMIT)
-                if body is not None:
-                    self.send_header("ETag", f'"{hashlib.sha256(body).hexdigest()}"')
-
-            def do_HEAD(self):
-                filename = self._resolve()
-                fake.requests.append(("HEAD", filename or self.path))
-                body = fake.files.get(filename or "")
-                if body is None:
-                    self.send_response(404)
-                    self.send_header("X-Error-Code", "EntryNotFound")
-                    self._headers(filename, None)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                self.send_response(200)
-                self._headers(filename, body)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-
-            def do_GET(self):
-                filename = self._resolve()
-                fake.requests.append(("GET", filename or self.path))
-                body = fake.files.get(filename or "")
-                if body is None:
-                    self.send_response(404)
-                    self.send_header("X-Error-Code", "EntryNotFound")
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                start = 0
-                if self.headers.get("Range", "").startswith("bytes="):
-                    start = int(self.headers["Range"][6:].split("-")[0] or 0)
-                self.send_response(206 if start else 200)
-                self._headers(filename, body)
-                if start:
-                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-                self.send_header("Content-Length", str(len(body) - start))
-                self.end_headers()
-                self.wfile.write(body[start:])
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def gets(self) -> list[str]:
-        return [name for method, name in self.requests if method == "GET"]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+MiB, GiB = 1 << 20, 1 << 30
 
 
 @pytest.fixture(scope="module")
@@ -107,11 +33,7 @@ def released(tmp_path_factory) -> dict[str, bytes]:
     """A synthetic set laid out as the hub's test/ folder: JSONLs and archives only."""
     out = tmp_path_factory.mktemp("released")
     generate(out, per_scenario=3, seed=4, zip_archives=True)
-    files = {}
-    for dataset in load_benchmark().datasets:
-        for name in (load_benchmark().jsonl_name.format(dataset=dataset), hub.ARCHIVE_NAME.format(dataset=dataset)):
-            files[f"{hub.TEST_FOLDER}/{name}"] = (out / name).read_bytes()
-    return files
+    return folder_files(out, hub.TEST_FOLDER)  # <Dataset>_preprocessed.jsonl and <Dataset>.zip
 
 
 @pytest.fixture

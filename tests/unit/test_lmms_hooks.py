@@ -20,15 +20,15 @@ import pytest
 import yaml
 
 from proactivebench_ext.core.constants import load_benchmark
-from proactivebench_ext.data.layout import embedded_data_dir, load_test_set
-from proactivebench_ext.lmms import hooks, registration
-from proactivebench_ext.lmms.runtime import startup, task_index
-from proactivebench_ext.lmms.baselines import parse_options
-from proactivebench_ext.lmms.hooks import MAX_STEPS_ERROR, doc_rows, episode_from_doc, process_results
-from proactivebench_ext.lmms.runtime.options import UnsupportedOptionError, refuse_unsafe_caching
-from proactivebench_ext.core.variants import MAX_AGENTIC_STEPS, PLAIN, VARIANTS, all_tasks
 from proactivebench_ext.core.naming import SCENARIO_ACRONYMS, task_name
 from proactivebench_ext.core.policies import oracle_answer, oracle_requests
+from proactivebench_ext.core.variants import MAX_AGENTIC_STEPS, PLAIN, VARIANTS, all_tasks
+from proactivebench_ext.data.layout import embedded_data_dir, load_test_set
+from proactivebench_ext.lmms import hooks, registration
+from proactivebench_ext.lmms.baselines import parse_options
+from proactivebench_ext.lmms.hooks import MAX_STEPS_ERROR, doc_rows, episode_from_doc, process_results
+from proactivebench_ext.lmms.runtime import startup, task_index
+from proactivebench_ext.lmms.runtime.options import UnsupportedOptionError, refuse_unsafe_caching
 
 REPO = Path(__file__).resolve().parents[2]
 TASKS_DIR = REPO / "tasks" / "proactivebench"
@@ -198,8 +198,9 @@ def test_scores_come_from_replaying_answers_not_from_stated_verdicts():
 
 # -- configs -------------------------------------------------------------------------------------
 def load_generator():
-    spec = importlib.util.spec_from_file_location("_generate_configs", TASKS_DIR / "_generate_configs.py")
+    spec = importlib.util.spec_from_file_location("generate_tasks", REPO / "tools" / "generate_tasks.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
     spec.loader.exec_module(module)
     return module
 
@@ -216,14 +217,15 @@ def read_yaml(path: Path) -> dict:
 
 
 def test_generated_configs_are_up_to_date():
-    assert load_generator().stale_files() == [], "run: python tasks/proactivebench/_generate_configs.py"
+    assert load_generator().stale_files() == [], "run: python tools/generate_tasks.py"
 
 
 def test_task_configs_match_the_variant_table_and_the_reference_generation():
     generation = load_benchmark().mcqa_generation
     for variant_name, acronym in TASKS:
         variant = VARIANTS[variant_name]
-        config = read_yaml(TASKS_DIR / f"{task_name(variant.name, acronym)}.yaml")
+        [leaf] = TASKS_DIR.rglob(f"{task_name(variant.name, acronym)}.yaml")
+        config = read_yaml(leaf)
         assert [metric["metric"] for metric in config["metric_list"]] == list(variant.metrics)
         kwargs = config["generation_kwargs"]
         assert kwargs["max_new_tokens"] == generation["max_new_tokens"]
@@ -233,8 +235,11 @@ def test_task_configs_match_the_variant_table_and_the_reference_generation():
         for hook in ("process_docs", "doc_to_visual", "doc_to_text", "doc_to_target", "process_results"):
             module, _, name = config[hook].rpartition(".")
             assert callable(getattr(importlib.import_module(module), name))
-        spec_file = TASKS_DIR / config["dataset_kwargs"]["data_files"]["test"]
-        assert json.loads(spec_file.read_text()) == {"scenario": acronym, "variant": variant.name}
+        spec_file = leaf.parent / config["dataset_kwargs"]["data_files"]["test"]
+        assert json.loads(spec_file.read_text()) == {"scenario": acronym}
+        module, _, name = config["process_docs"].rpartition(".")
+        assert getattr(importlib.import_module(module), name).keywords == {"variant": variant.name}
+        assert leaf.parent.name == ("icl" if variant.icl_shots else variant.name)
         settings = config.get("lmms_eval_specific_kwargs", {}).get("default", {})
         assert settings == dict(variant.settings)
 

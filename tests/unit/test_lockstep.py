@@ -13,15 +13,13 @@ from functools import partial
 from typing import Any
 
 import pytest
-
 from lmms_eval.api.instance import Instance
 
 from proactivebench_ext.lmms import hooks
-from proactivebench_ext.lmms.runtime import lockstep
 from proactivebench_ext.lmms.baselines import parse_options
-from proactivebench_ext.lmms.runtime.options import UnsupportedOptionError
+from proactivebench_ext.lmms.runtime import lockstep
 from proactivebench_ext.lmms.runtime.lockstep import _waves, round_idx_key, run_lockstep
-
+from proactivebench_ext.lmms.runtime.options import UnsupportedOptionError
 
 TASKS = {"proactive_rod": "ROD", "proactive_cit": "CIT", "proactive_coco": "COCO"}
 GEN_KWARGS = {"max_new_tokens": 50, "temperature": 0, "do_sample": False, "until": [], "max_agentic_steps": 1000}

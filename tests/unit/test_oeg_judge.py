@@ -15,23 +15,41 @@ from pathlib import Path
 import pytest
 import requests
 
-from proactivebench_ext.judge import phase as judge_cli
-from proactivebench_ext.judge.phase import (
-    JUDGED, MALFORMED, NONE, OPTION, OTHER, JudgementStore, OegInput, OptionMapping, judgement_key, judgements_path,
-    mapped_answer, mapping_messages, mean_of_judged, parse_mapping,
-)
-from proactivebench_ext.judge.client import (
-    JudgeClient, JudgeConfigError, JudgeFailed, JudgeRejected, JudgeSettings, JudgeUnreachable, backoff_delays,
-    failure_kind, judge_configured,
-)
-from proactivebench_ext.lmms.oeg_hooks import sample_oeg
 from proactivebench_ext.core.naming import scenario_slug
+from proactivebench_ext.judge import phase as judge_cli
+from proactivebench_ext.judge.client import (
+    JudgeClient,
+    JudgeConfigError,
+    JudgeFailed,
+    JudgeRejected,
+    JudgeSettings,
+    JudgeUnreachable,
+    backoff_delays,
+    failure_kind,
+    judge_configured,
+)
+from proactivebench_ext.judge.phase import (
+    JUDGED,
+    MALFORMED,
+    NONE,
+    OPTION,
+    OTHER,
+    JudgementStore,
+    OegInput,
+    OptionMapping,
+    judgement_key,
+    judgements_path,
+    mapped_answer,
+    mapping_messages,
+    mean_of_judged,
+    parse_mapping,
+)
 from proactivebench_ext.judge.prompts import METRICS
+from proactivebench_ext.lmms.oeg_hooks import sample_oeg
 
 from ..fake_judge_server import FakeJudge, Reply, user_text
 
 GOLDEN = Path(__file__).parents[1] / "golden" / "oeg.jsonl"
-REPO = Path(__file__).resolve().parents[2]
 DATE = "20990101_000000"
 
 

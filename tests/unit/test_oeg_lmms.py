@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -19,24 +18,8 @@ from typing import Any
 
 import pytest
 
-from proactivebench_ext.data.layout import embedded_data_dir, load_test_set
-from proactivebench_ext.judge.phase import (
-    MAPPING_SYSTEM_PROMPT,
-)
-from proactivebench_ext.core.naming import SCENARIO_ACRONYMS, scenario_slug
-
-from ..fake_judge_server import FakeJudge, Reply, user_text
-
 MODEL = "proactive_oracle_open"  # the oracle baseline, answering open questions in words
-SLUGS = {scenario_slug(a): a for a in SCENARIO_ACRONYMS}
 JUDGE_VARS = ("API_TYPE", "OPENAI_API_URL", "LLM_JUDGE_URL", "JUDGE_MODEL_VERSION", "PROACTIVEBENCH_JUDGE_INLINE")
-OEG_OUTPUTS = (  # scripted single-turn verdicts: reasoning blocks, wrong lengths, garbage
-    "<think>\nThe answer mentions 1 idea, so 1,0,1 is wrong.\n</think>\n\n1,0",
-    "0,1",
-    "<think>x</think>1,1,1",
-    "I am not sure.",
-    "<think>\n0,0\n</think>\nFinal: 1, 1",
-)
 
 
 @dataclass
@@ -77,42 +60,10 @@ def run_lmms_eval(out: Path, tasks: str, env: dict[str, str], *flags: str) -> Ru
     return Run(out, json.loads(results[0].read_text("utf-8")), samples)
 
 
-def entries(acronym: str) -> dict[str, dict]:
-    return {str(entry["id"]): entry for entry in load_test_set(acronym, embedded_data_dir())}
 
 
-def oeg_script(messages, attempt):
-    """Single-turn verdicts picked by the answer; the first try of some answers is a 500."""
-    answer = user_text(messages).split("### System Output:\n", 1)[1]
-    if sum(map(ord, answer)) % 3 == 0 and attempt == 0:
-        return Reply(status=500)
-    return Reply(content=OEG_OUTPUTS[sum(map(ord, answer)) % len(OEG_OUTPUTS)])
 
 
-def mapping_script():
-    """Multi-turn option mapping: the option the words name, except ROD requests -> OTHER (a random
-    valid request), CIT categories -> garbage, and one MVP-N episode whose judge always fails."""
-    failing: list[str] = []
-
-    def script(messages, attempt):
-        if messages[0]["content"] != MAPPING_SYSTEM_PROMPT:
-            return oeg_script(messages, attempt)
-        text = user_text(messages)
-        prompt = text.split("\n", 2)[1]
-        options = re.search(r"### Options:\n(.*)\n### System Output:\n", text, re.S).group(1).split("\n")
-        answer = text.split("### System Output:\n", 1)[1]
-        chosen = next((line.split(". ", 1)[0] for line in options if line.split(". ", 1)[1] == answer), None)
-        if prompt.startswith("Identify the object in this image") and (not failing or failing[0] == text):
-            failing[:1] = [text]
-            return Reply(status=500)
-        if chosen is None:
-            return Reply(content="<think>nothing fits</think>\nNONE")
-        if prompt.startswith("Identify the object behind") and answer.startswith("Move"):
-            return Reply(content="<think>it asks to move the camera, which no option says... maybe 2</think>\nOTHER")
-        if "shown in the video" in prompt and not any(w in answer for w in ("Wait", "Rewind", "not")):
-            return Reply(content="It is probably option " + chosen)
-        return Reply(content=f"<think>The output says {answer!r}; options 1 and {chosen} compared.</think>\n\n{chosen}")
-    return script
 
 
 @pytest.fixture(scope="module")
@@ -122,22 +73,8 @@ def generation(tmp_path_factory) -> Run:
     return run_lmms_eval(tmp / "out", "proactivebench_oeg", lmms_env(tmp), "--log_samples")
 
 
-@pytest.fixture(scope="module")
-def prediction(tmp_path_factory) -> Run:
-    """Phase 1 with --predict_only: process_results never runs; the target alone carries the judge input."""
-    tmp = tmp_path_factory.mktemp("oeg_pred")
-    return run_lmms_eval(tmp / "out", "proactivebench_oeg_hint", lmms_env(tmp), "--predict_only")
 
 
-@pytest.fixture(scope="module")
-def with_judge(tmp_path_factory):
-    """Multi-turn OEG (judge during generation) and one single-turn task judged inline."""
-    tmp = tmp_path_factory.mktemp("oeg_judged")
-    with FakeJudge(mapping_script()) as judge:
-        env = lmms_env(tmp, OPENAI_API_URL=judge.url, OPENAI_API_KEY="EMPTY", PROACTIVEBENCH_JUDGE_BACKOFF="0.01",
-                       PROACTIVEBENCH_JUDGE_RETRIES="2")
-        run = run_lmms_eval(tmp / "out", "proactivebench_oeg_multiturn,proactivebench_oeg_qd", env, "--log_samples")
-        yield run, judge
 
 
 

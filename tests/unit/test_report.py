@@ -76,14 +76,6 @@ def _results(folder: Path) -> dict:
     return json.loads(next(folder.rglob("*_results.json")).read_text())
 
 
-@pytest.fixture(scope="session")
-def full_report(lmms_runs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("report")
-    paths = [str(lmms_runs[n]) for n in ("oracle", "random", "tiny") if n in lmms_runs]
-    # the random baseline compared with a paper row, through the override for unknown ids
-    assert cli.main([*paths, "--out", str(out), "--bootstrap", "500",
-                    "--paper-name", "proactive_random=Qwen2.5-VL-7B"]) == 0
-    return out
 
 
 def md_block(md: str, section: str, model: str) -> dict[str, list[str]]:
@@ -103,8 +95,6 @@ def md_block(md: str, section: str, model: str) -> dict[str, list[str]]:
     return rows
 
 
-TABLE1 = "ProactiveBench, multi-turn MCQA (Table 1)"
-TABLE6 = "Reference, clean frame (Table 6)"
 
 
 # -- numbers equal lmms-eval's own --------------------------------------------------------------

@@ -12,12 +12,18 @@ import pytest
 from PIL import Image, ImageChops
 
 from proactivebench_ext import new_episode
-from proactivebench_ext.core.engine import reachable_episodes
 from proactivebench_ext.core.constants import load_benchmark
+from proactivebench_ext.core.engine import reachable_episodes
 from proactivebench_ext.core.policies import oracle_answer
 from proactivebench_ext.data.layout import embedded_data_dir, is_dropped, load_test_set
 from proactivebench_ext.data.synth import (
-    COCO_DIRECTIONS, EMBEDDED_ARGS, check_entry_options, generate, keywords_in, main, owned_paths,
+    COCO_DIRECTIONS,
+    EMBEDDED_ARGS,
+    check_entry_options,
+    generate,
+    keywords_in,
+    main,
+    owned_paths,
 )
 
 ACRONYMS = list(load_benchmark().datasets.values())
