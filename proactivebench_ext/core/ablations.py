@@ -57,13 +57,6 @@ def plain_prompt(turn: Turn) -> Prompt:
     return Prompt((turn_image(turn),), turn.mcqa_prompt)
 
 
-def load_prompt_images(prompt: Prompt) -> list[Any]:
-    """The request's images as RGB PIL images, in order (cropped, then resized where asked)."""
-    from ..data.images import load_turn_image
-
-    return [load_turn_image(ref, short_edge=ref.short_edge) for ref in prompt.images]
-
-
 def sample_rng(seed: int, purpose: str, sample_id: Any) -> random.Random:
     """A generator private to one sample and one use (``purpose``), seeded from text.
 

@@ -11,6 +11,9 @@ What a variant changes (its episodes, what each request holds) lives in
 :class:`~.variants.Variant`; the hooks only pass it the doc, the answers and the task's settings
 (``lmms_eval_specific_kwargs``: e.g. ``seed``). A request may hold several images (conversation
 history, in-context examples): ``doc_to_visual`` and later rounds return them all, in order.
+
+A bad row or image is one errored episode, never a dead run: what counts as a data fault and how
+an errored episode is scored lives in :mod:`.faults`; the hooks only route to it.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from typing import Any, Mapping, Sequence
 
 from PIL import Image
 
-from ..core.ablations import Prompt, icl_candidates, load_prompt_images
-from ..data.errors import DataError
-from ..data.layout import DATA_DIR_ENV, DOWNLOAD_ENV, embedded_data_dir, load_test_set, resolve_data_dir
+from ..core.ablations import Prompt, icl_candidates
+from ..data.layout import DATA_DIR_ENV, DOWNLOAD_ENV, embedded_data_dir, jsonl_path, resolve_data_dir
+from ..data.validate import Fault, TestRow, scan_test_set
 from ..core.engine import Episode
+from ..core.naming import task_name
 from ..core.scenarios import InvalidEntryError, resolve_scenario
+from . import faults
 from .runtime import lockstep
 from .runtime.options import refuse_unsafe_caching
 from ..core.variants import MAX_AGENTIC_STEPS, get_variant
@@ -42,46 +47,54 @@ Doc = Mapping[str, Any]
 
 # -- docs --------------------------------------------------------------------------------------
 def doc_rows(acronym: str, variant: str, data_dir: str | None = None) -> list[dict[str, str]]:
-    """One flat row per test entry: the entry as JSON text plus where its images are.
+    """One flat row per test entry: the entry as JSON text plus where it and its images are.
 
     Entries are kept as JSON strings because their fields differ per scenario, which Arrow
     schemas (lmms-eval passes docs through HF ``datasets``) do not allow. Every entry is played
-    to its first turn here, so a malformed dataset fails before the model runs.
+    to its first turn here; a row that cannot be played stays as a doc carrying its fault
+    (:mod:`.faults`), one errored episode, so the rest of the run goes on.
     """
     scenario = resolve_scenario(acronym)
     if scenario.acronym not in get_variant(variant).scenarios:
         raise ValueError(f"variant {variant!r} has no {scenario.acronym} task (scenarios: "
                          f"{', '.join(get_variant(variant).scenarios)})")
-    directory = resolve_data_dir(data_dir, scenarios=[scenario.acronym])
-    entries = load_test_set(scenario.acronym, directory)
-    if not entries:
-        raise DataError(f"no {scenario.acronym} test entries in {directory}; check the data directory "
-                        "(`python -m proactivebench_ext check-data DIR`)")
+    directory = str(resolve_data_dir(data_dir, scenarios=[scenario.acronym]))
     rows = []
-    for entry in entries:
-        row = {"scenario": scenario.acronym, "variant": variant, "sample_id": str(entry.get("id")),
-               "data_dir": str(directory), "entry": json.dumps(entry, ensure_ascii=False)}
-        try:
-            episode = episode_from_doc(row)
-        except InvalidEntryError as error:
-            raise DataError(f"{directory}: {error}; fix or remove that row "
-                            "(`python -m proactivebench_ext check-data DIR` lists every problem)") from None
-        if episode.sample.max_steps > MAX_AGENTIC_STEPS:
-            raise DataError(f"{scenario.acronym} sample {row['sample_id']} allows {episode.sample.max_steps} turns, "
-                            f"more than max_agentic_steps={MAX_AGENTIC_STEPS}; raise MAX_AGENTIC_STEPS in "
-                            "proactivebench_ext/lmms/variants.py and regenerate the task YAMLs")
-        rows.append(row)
+    for test_row in scan_test_set(scenario.acronym, directory):
+        doc = faults.doc_for(scenario.acronym, variant, directory, test_row)
+        fault = None if test_row.fault else _unplayable(doc, test_row)
+        rows.append(faults.doc_for(scenario.acronym, variant, directory, test_row, fault) if fault else doc)
     shots = get_variant(variant).icl_shots
-    if shots and len(scenario_candidates(scenario.acronym, str(directory))) < shots + 1:
-        raise DataError(f"{directory}: {shots} in-context examples per {scenario.acronym} sample need {shots + 1} entries "
-                        f"that play as solved examples, found {len(scenario_candidates(scenario.acronym, str(directory)))}")
+    found = len(scenario_candidates(scenario.acronym, directory)) if shots else 0
+    if shots and found < shots + 1:
+        path = jsonl_path(scenario.acronym, directory)
+        fault = Fault(str(path), f"{shots} in-context examples per {scenario.acronym} sample need {shots + 1} rows that "
+                                 f"play as solved examples, found {found}",
+                      f"use the released {path.name}, or a data folder with more playable rows")
+        rows = [faults.doc_for(scenario.acronym, variant, directory, TestRow(path, None, None, None), fault)]
     return rows
+
+
+def _unplayable(doc: Doc, row: TestRow) -> Fault | None:
+    """Why a row that passed the data checks cannot be played in the doc's variant (None if it can)."""
+    try:
+        episode = episode_from_doc(doc)
+    except InvalidEntryError as error:
+        return Fault(str(row.path), f"cannot be played in the {doc['variant']} variant: {error.reason}",
+                     f"correct the row's {error.field!r} field or remove the row", line=row.line, field=error.field,
+                     sample_id=error.sample_id)
+    if episode.sample.max_steps > MAX_AGENTIC_STEPS:
+        return Fault(str(row.path), f"allows {episode.sample.max_steps} turns, more than max_agentic_steps={MAX_AGENTIC_STEPS}",
+                     "raise MAX_AGENTIC_STEPS in proactivebench_ext/core/variants.py and regenerate the task YAMLs",
+                     line=row.line, field="max_steps", sample_id=episode.sample.id)
+    return None
 
 
 @lru_cache(maxsize=32)
 def scenario_candidates(acronym: str, data_dir: str) -> tuple[Mapping[str, Any], ...]:
-    """The scenario's test entries that can be solved examples (read once per process)."""
-    return tuple(icl_candidates(acronym, load_test_set(acronym, data_dir), data_dir))
+    """The scenario's playable test entries that can be solved examples (read once per process)."""
+    entries = [row.entry for row in scan_test_set(acronym, data_dir) if row.fault is None and row.entry is not None]
+    return tuple(icl_candidates(acronym, entries, data_dir))
 
 
 def _log_source(acronym: str, count: int, directory: Any) -> None:
@@ -97,6 +110,7 @@ def _log_source(acronym: str, count: int, directory: Any) -> None:
         logger.info(f"ProactiveBench {acronym}: {count} test episodes from {directory}")
 
 
+@faults.reported
 def process_docs(dataset: Any, variant: str | None = None) -> Any:
     """Expand the task's spec rows (a scenario each) into the test entries of that scenario.
 
@@ -113,8 +127,11 @@ def process_docs(dataset: Any, variant: str | None = None) -> Any:
         lockstep.pin_cache_run_id(sys.argv)
     rows: list[dict[str, str]] = []
     for spec in dataset:
-        spec_rows = doc_rows(spec["scenario"], variant or spec["variant"])
+        spec_variant = variant or spec["variant"]
+        spec_rows = doc_rows(spec["scenario"], spec_variant)
         _log_source(spec["scenario"], len(spec_rows), spec_rows[0]["data_dir"])
+        if all(faults.doc_fault(row) for row in spec_rows):
+            faults.note_task_failure(task_name(spec_variant, spec["scenario"]), faults.doc_fault(spec_rows[0]))
         rows.extend(spec_rows)
     return datasets.Dataset.from_list(rows)
 
@@ -170,12 +187,16 @@ def replay(doc: Doc, answers: Sequence[Any], settings: Settings | None = None) -
 
 
 def episode_record(doc: Doc, episode: Episode, *, error: str | None = None,
-                   settings: Settings | None = None) -> dict[str, Any]:
+                   settings: Settings | None = None, fault: Fault | None = None) -> dict[str, Any]:
     """The whole episode as plain JSON: every turn shown, every answer and how it was judged.
 
     Variants with settings also record them (``settings``: the seed the episode was played
-    with), and ICL variants the ids of the solved examples shown (``icl_examples``).
+    with), and ICL variants the ids of the solved examples shown (``icl_examples``). An episode
+    stopped by a data fault (the next request's image could not be shown) names it in ``fault``:
+    it is errored, not failed, and its turns are the ones played before.
     """
+    if fault is not None:
+        error = f"data fault: {fault.reason}"
     turns = []
     for turn, outcome in episode.history:
         turns.append({
@@ -212,24 +233,46 @@ def episode_record(doc: Doc, episode: Episode, *, error: str | None = None,
         "num_turns": num_turns,
         "num_requests": max(num_turns - 1, 0),
         "error": error,
+        "fault": fault.to_json() if fault is not None else None,
         "turns": turns,
         "stats": stats,
         **extra,
     }
 
 
+def fault_record(doc: Doc, fault: Fault) -> dict[str, Any]:
+    """The record of a doc whose row cannot be played at all: no turn, only its fault."""
+    entry = json.loads(doc["entry"])
+    target = entry.get("answer") if isinstance(entry, dict) else None
+    return {"format": RECORD_FORMAT, "scenario": doc["scenario"], "variant": doc["variant"],
+            "sample_id": doc["sample_id"], "data_dir": doc["data_dir"],
+            "target": target if isinstance(target, str) else None, "correct": False, "num_turns": 0,
+            "num_requests": 0, "error": f"data fault: {fault.reason}", "fault": fault.to_json(), "turns": [],
+            "stats": None}
+
+
 # -- lmms-eval hooks ---------------------------------------------------------------------------
+@faults.reported
 def doc_to_visual(doc: Doc, lmms_eval_specific_kwargs: Settings | None = None) -> list[Image.Image]:
     """The first request's images: the first turn's image, after any solved examples (later rounds
-    pass theirs through ``doc_to_text``)."""
+    pass theirs through ``doc_to_text``); a placeholder for a doc with a data fault."""
+    if faults.doc_fault(doc) is not None:
+        return faults.placeholder_images()
     settings = settings_of(doc, lmms_eval_specific_kwargs)
-    return load_prompt_images(request_for(doc, episode_from_doc(doc, settings), settings))
+    return faults.first_request_images(doc, settings, partial(_first_request_images, doc, settings))
+
+
+def _first_request_images(doc: Doc, settings: Settings) -> list[Image.Image] | Fault:
+    return faults.load_images(doc, request_for(doc, episode_from_doc(doc, settings), settings).images)
 
 
 def doc_to_target(doc: Doc) -> str:
-    return json.loads(doc["entry"])["answer"]
+    entry = json.loads(doc["entry"])
+    answer = entry.get("answer") if isinstance(entry, dict) else None
+    return answer if isinstance(answer, str) else ""
 
 
+@faults.reported
 def doc_to_text(doc: Doc, lmms_eval_specific_kwargs: Mapping[str, Any] | None = None,
                 previous_output: Sequence[Any] | None = None, round_idx: int | None = None,
                 previous_round_info: Mapping[str, Any] | None = None) -> Any:
@@ -241,8 +284,13 @@ def doc_to_text(doc: Doc, lmms_eval_specific_kwargs: Mapping[str, Any] | None = 
     comparable with the paper.
     """
     settings = settings_of(doc, lmms_eval_specific_kwargs)
+    fault = faults.doc_fault(doc)
     if not round_idx:
-        return request_for(doc, episode_from_doc(doc, settings), settings).text
+        return faults.placeholder_prompt() if fault else request_for(doc, episode_from_doc(doc, settings), settings).text
+    if fault is None and not previous_round_info:  # round 1: could the first request be shown?
+        fault = faults.first_request_fault(doc, settings, partial(_first_request_images, doc, settings))
+    if fault is not None:  # the answer to the placeholder is not played
+        return _errored_round(doc, fault, [], settings)
     answers = list(previous_round_info["answers"]) if previous_round_info else []
     latest = previous_output[-1] if previous_output else ""
     answers.append(latest if isinstance(latest, str) else ("" if latest is None else str(latest)))
@@ -258,8 +306,23 @@ def doc_to_text(doc: Doc, lmms_eval_specific_kwargs: Mapping[str, Any] | None = 
         return None, None, True, [json.dumps(record, ensure_ascii=False)], info
     turn = episode.observe()
     request = request_for(doc, episode, settings)
+    images = faults.load_images(doc, request.images)
+    if isinstance(images, Fault):
+        return _errored_round(doc, images, answers, settings, episode)
     info = {"answers": answers, "state": {"turn": turn.index, "image_path": turn.relative_image_path, **carried}}
-    return load_prompt_images(request), request.text, False, None, info
+    return images, request.text, False, None, info
+
+
+def _errored_round(doc: Doc, fault: Fault, answers: list[Any], settings: Settings,
+                   episode: Episode | None = None) -> tuple[Any, ...]:
+    """The terminal round of an episode stopped by a data fault: its record, which names the fault."""
+    if faults.doc_fault(doc) is not None:
+        record = fault_record(doc, fault)
+    else:
+        record = episode_record(doc, episode or episode_from_doc(doc, settings), settings=settings, fault=fault)
+    carried = {"settings": settings} if settings else {}
+    info = {"answers": answers, "state": {"done": True, "correct": False, "errored": True, **carried}}
+    return None, None, True, [json.dumps(record, ensure_ascii=False)], info
 
 
 def scored_record(doc: Doc, answers: Sequence[Any], settings: Settings | None = None) -> dict[str, Any]:
@@ -294,8 +357,12 @@ def record_from_response(doc: Doc, response: Any) -> dict[str, Any]:
     The final response is normally our record, whose answers are replayed; when lmms-eval's runner
     cut the episode (``max_agentic_steps``), it is the runner's fallback JSON, whose ``trace``
     holds the answers. A model's own text can become the final response only when the runner cut
-    the episode, so nothing in it is taken as a verdict.
+    the episode, so nothing in it is taken as a verdict: a data fault it names counts only if the
+    request it was met on still cannot be loaded.
     """
+    fault = faults.doc_fault(doc)
+    if fault is not None:
+        return fault_record(doc, fault)
     try:
         payload = json.loads(response) if isinstance(response, str) else None
     except json.JSONDecodeError:
@@ -309,6 +376,10 @@ def record_from_response(doc: Doc, response: Any) -> dict[str, Any]:
         carried = state.get("settings") if isinstance(state, dict) else None
     if answers is not None:
         settings = _carried_settings(doc, carried)
+        if settings is not None and payload.get("fault"):
+            errored = _confirmed_fault(doc, answers, settings)
+            if errored is not None:
+                return errored
         if settings is not None:
             return scored_record(doc, answers, settings)
         return episode_record(doc, episode_from_doc(doc), error=f"the record's settings {carried!r} are not valid "
@@ -319,11 +390,24 @@ def record_from_response(doc: Doc, response: Any) -> dict[str, Any]:
                                 "max_agentic_steps")
 
 
+def _confirmed_fault(doc: Doc, answers: Sequence[Any], settings: Settings) -> dict[str, Any] | None:
+    """The errored record of ``answers`` if the request they lead to still cannot be loaded."""
+    episode = replay(doc, answers, settings)
+    if episode.done or len(episode.history) != len(answers):
+        return None
+    images = faults.load_images(doc, request_for(doc, episode, settings).images)
+    return episode_record(doc, episode, settings=settings, fault=images) if isinstance(images, Fault) else None
+
+
+@faults.reported
 def process_results(doc: Doc, results: Sequence[Any]) -> dict[str, float]:
-    """``acc`` (100 for a correct final category, else 0) and ``psr`` (requests made) per episode."""
+    """``acc`` (100 for a correct final category, else 0) and ``psr`` (requests made) per episode,
+    and ``errors`` (1 for an episode errored on a data fault, which has no acc/psr)."""
     response = results[0] if results else ""
     if isinstance(response, list):
         response = response[0] if response else ""
     record = record_from_response(doc, response)
+    if record.get("fault"):
+        return faults.errored_values(doc, Fault.from_json(record["fault"]))
     values = {"acc": 100.0 if record["correct"] else 0.0, "psr": float(record["num_requests"])}
-    return {name: values[name] for name in get_variant(doc["variant"]).metrics}
+    return faults.played_values({name: values[name] for name in get_variant(doc["variant"]).metrics})

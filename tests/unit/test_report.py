@@ -211,3 +211,18 @@ def test_errors_name_the_file_and_the_fix(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no ProactiveBench task" in err and "mme" in err
     assert not (tmp_path / "o" / "report.md").exists()
+
+
+def test_logs_written_before_the_layout_change_still_render(tmp_path):
+    """lmms-eval output of version 0.1 (flat package, specs naming their variant) reads as today's."""
+    old = Path(__file__).parents[1] / "data" / "logs_v0.1"
+    report = cli.write_report([old], tmp_path, iterations=50, plots=False)
+    results = json.loads(next(old.glob("*_results.json")).read_text("utf-8"))["results"]
+    assert sorted(report.variants) == ["hint", "main", "reference"]
+    [run] = report.runs
+    key = f"{run.backend}:{run.model_id}"
+    for task, variant, scenario in (("proactive_rod", "main", "ROD"), ("proactive_coco", "main", "COCO"),
+                                    ("proactivebench_reference_rod", "reference", "ROD"),
+                                    ("proactivebench_hint_qd", "hint", "QD")):
+        cell = report.cell(key, variant, scenario)
+        assert cell.metrics["acc"] == results[task]["acc,none"] and cell.n == 4
