@@ -7,10 +7,11 @@ than the current image in memory.
 from __future__ import annotations
 
 import os
-from typing import Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 from PIL import Image
 
+from ..core.ablations import Prompt
 from .errors import DataError, DataNotFoundError
 
 Box = Sequence[float]
@@ -54,3 +55,8 @@ def load_turn_image(turn: ShownTurn, *, short_edge: int | None = None) -> Image.
     if short_edge is not None:
         image = resize_short_edge(image, short_edge)
     return image
+
+
+def load_prompt_images(prompt: Prompt) -> list[Any]:
+    """The request's images as RGB PIL images, in order (cropped, then resized where asked)."""
+    return [load_turn_image(ref, short_edge=ref.short_edge) for ref in prompt.images]
