@@ -1,41 +1,204 @@
 #!/usr/bin/env bash
-# Install proactivebench_ext next to lmms-eval 0.7.3 with the lean CPU recipe (the README's install).
+# Install proactivebench_ext next to lmms-eval 0.7.3 with the lean recipe (docs/install.md tells the whole story).
 #
-#   bash install.sh            # create ./.venv (if missing) and install into it
-#   bash install.sh --current  # install into the current interpreter ($PYTHON, default python3)
+#   bash install.sh            # create ./.venv with $PYTHON (if missing) and install into it
+#   bash install.sh --current  # install into $PYTHON itself (an environment you already have)
+#
+# Settings, as environment variables:
+#   PYTHON=python3.12  the interpreter (default python3). Tested: CPython 3.10, 3.11, 3.12 on Linux x86_64.
+#   TORCH=auto         which torch build: auto | keep | cpu | default (below)
+#   EXTRAS=rl          more extras of this package, comma-separated (test is always installed)
+#   TORCH_CPU_INDEX    PyTorch's CPU wheel index (default https://download.pytorch.org/whl/cpu; empty: never asked)
+#
+# torch. auto: an importable torch >= 2.1 (what lmms-eval 0.7.3 requires) is kept: a GPU user's CUDA
+# build, or the one an earlier run installed. With --current, any other torch stops the script (set
+# TORCH=cpu or TORCH=default to replace it). Otherwise, with an NVIDIA GPU (nvidia-smi) pip's default build;
+# without one a CPU build: one your pip already sees (a local wheel, or an index in your pip config), else
+# PyTorch's CPU index if it answers within 5 s, else pip's default build (from PyPI: a CUDA build of
+# about 5 GB with its nvidia-* libraries on Linux x86_64, a CPU build on macOS). keep: keep or stop.
+# cpu: a CPU build or stop. default: pip's default build, even over a kept one.
 #
 # Why not `pip install lmms-eval`: it pulls a CUDA torch + torchvision (~146 packages), and the
 # torchvision that pip pairs with the CPU torch 2.13.0 breaks `import lmms_eval.evaluator`. So we
-# install what lmms-eval really imports, pinned by constraints.txt (torch 2.13.0 CPU, filelock<4,
-# decord for the HF VLM backends, av for the batched gemma3 backend), then lmms-eval itself with --no-deps, then this package
-# (editable, with test extras). Idempotent: re-running only re-checks the pins.
+# install what lmms-eval really imports, pinned by constraints.txt (filelock<4, decord for the HF VLM
+# backends, av for the batched gemma3 backend), then lmms-eval itself with --no-deps, then this package
+# (editable, with its test extras). Idempotent: re-running keeps the torch and only re-checks the pins.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 PYTHON="${PYTHON:-python3}"
+TORCH="${TORCH:-auto}"
+EXTRAS="${EXTRAS:-}"
+TORCH_CPU_INDEX="${TORCH_CPU_INDEX-https://download.pytorch.org/whl/cpu}"
+TORCH_VERSION=2.13.0  # the tested torch: constraints.txt pins this public version
+LMMS_EVAL_VERSION=0.7.3
+# What lmms-eval really imports, and decord/av for its video-capable backends (decord has wheels for x86-64 only).
 LMMS_EVAL_DEPS=(
-  torch==2.13.0 "filelock<4" decord av
+  "filelock<4" 'decord; platform_machine == "x86_64" or platform_machine == "AMD64"' av
   accelerate datasets evaluate transformers tokenizers loguru pytablewriter sacrebleu scikit-learn nltk
   numexpr sentencepiece tenacity python-dotenv zstandard PyYAML Jinja2 pillow sympy protobuf psutil
 )
 
-run() { echo "+ $*"; "$@"; }
+run() {  # print the command (quoted where needed, so that it can be pasted), then run it
+  local arg line="+"
+  for arg in "$@"; do case "$arg" in *[!A-Za-z0-9_./=:,+@-]*) line="$line '$arg'" ;; *) line="$line $arg" ;; esac; done
+  echo "$line"
+  "$@"
+}
+die() { echo "install.sh: $*" >&2; exit 1; }
+usage() { sed -n '2,19p' "$(basename "${BASH_SOURCE[0]}")" | sed 's/^# \{0,1\}//'; exit "$1"; }
 
-case "${1:-}" in
-  --current) py="$(command -v "$PYTHON")" ;;
-  "")
-    if [ ! -x .venv/bin/python ]; then
-      run "$PYTHON" -m venv .venv
+mode=venv
+for arg in "$@"; do
+  case "$arg" in
+    --current) mode=current ;;
+    -h|--help) usage 0 ;;
+    *) echo "install.sh: unknown argument $arg (see bash install.sh --help)" >&2; exit 2 ;;
+  esac
+done
+case "$TORCH" in auto|keep|cpu|default) ;; *) die "TORCH=$TORCH: expected auto, keep, cpu or default" ;; esac
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null \
+  || die "PYTHON=$PYTHON does not run or is older than 3.10 (with pyenv: PYTHON=\$(pyenv prefix 3.12.1)/bin/python)"
+
+if [ "$mode" = current ]; then
+  py="$(command -v "$PYTHON")"
+elif [ -x .venv/bin/python ]; then
+  echo "= .venv exists, reusing it"
+  py=.venv/bin/python
+else
+  run "$PYTHON" -m venv .venv
+  py=.venv/bin/python
+fi
+pyver="$("$py" -c 'import platform; print(platform.python_version())')"
+echo "= installing into $("$py" -c 'import sys; print(sys.prefix)') (Python $pyver, $(uname -sm))"
+case "$pyver" in 3.10.*|3.11.*|3.12.*) ;; *) echo "! Python $pyver is not one of the tested 3.10-3.12: the lock may not resolve" ;; esac
+"$py" -c 'import platform, sys; sys.exit(platform.machine() in ("x86_64", "AMD64"))' \
+  && echo "! no decord wheel for $(uname -m): skipped; lmms-eval's llava_hf, qwen2_vl and qwen2_5_vl backends (and the demo's tiny LLaVA) will not import"
+
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+# ---- torch ------------------------------------------------------------------------------------------
+# The installed torch's distribution version (2.13.0, 2.13.0+cpu; not torch.__version__, which may add +cu130),
+# if torch imports.
+torch_now() { "$py" -c 'import importlib.metadata as m, torch; print(m.version("torch"))' 2>/dev/null || true; }
+torch_dist() { "$py" -c 'import importlib.metadata as m; print(m.version("torch"))' 2>/dev/null || true; }
+at_least_2_1() { "$py" -c 'import sys; v = sys.argv[1].split("+")[0].split("."); sys.exit((int(v[0]), int(v[1])) < (2, 1))' "$1"; }
+# "CUDA build" when the wheel's version label says cu.../rocm or it requires CUDA libraries (nvidia-*, cuda-*).
+torch_kind() {
+  "$py" - "$1" <<'EOF'
+import re, sys, zipfile
+path = sys.argv[1]
+with zipfile.ZipFile(path) as wheel:
+    meta = wheel.read(next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+version = re.search(r"^Version: (.+)$", meta, re.M).group(1).strip()
+label = version.partition("+")[2]
+cuda = label.startswith(("cu", "rocm")) or re.search(r"^Requires-Dist: (nvidia|cuda)-(?!.*extra ==)", meta, re.M)
+print(version, "CUDA" if cuda else "CPU")
+EOF
+}
+torch_size() {
+  "$py" - <<'EOF'
+import importlib.util, os
+def size(path):
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs
+               if not os.path.islink(os.path.join(d, f)))
+torch_dir = os.path.dirname(importlib.util.find_spec("torch").origin)
+root = os.path.dirname(torch_dir)
+cuda = sum(size(os.path.join(root, n)) for n in os.listdir(root)
+           if n in ("nvidia", "triton", "cuda") or n.startswith(("nvidia_", "cuda_")) and not n.endswith("info"))
+extra = f" + {cuda / 1e9:.1f} GB of CUDA libraries (nvidia-*, triton, cuda-*)" if cuda > 10e6 else ""
+print(f"{size(torch_dir) / 1e9:.1f} GB{extra}")
+EOF
+}
+
+have="$(torch_now)"
+keep=""
+if [ "$TORCH" = auto ] || [ "$TORCH" = keep ]; then
+  if [ -n "$have" ] && at_least_2_1 "$have"; then
+    keep=1
+  elif [ "$TORCH" = keep ]; then
+    die "TORCH=keep, but $py has no importable torch >= 2.1 (found: '$(torch_dist)')"
+  elif [ "$mode" = current ] && [ -n "$(torch_dist)" ]; then
+    die "$py has torch $(torch_dist), which lmms-eval 0.7.3 cannot use (it needs an importable torch >= 2.1). Replace it with TORCH=cpu or TORCH=default, or use a fresh venv (no --current)."
+  fi
+fi
+
+if [ -n "$keep" ]; then
+  echo "= torch: keeping the installed $have ($(torch_size))"
+else
+  want_cpu=""
+  if [ "$TORCH" = cpu ]; then
+    want_cpu=1
+  elif [ "$TORCH" = auto ]; then
+    if command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then
+      echo "= torch: an NVIDIA GPU is here: taking pip's default build (TORCH=cpu for a CPU build)"
     else
-      echo "= .venv exists, reusing it"
+      want_cpu=1
     fi
-    py=.venv/bin/python
-    ;;
-  *) echo "usage: bash install.sh [--current]" >&2; exit 2 ;;
-esac
+  fi
+  index_args=()
+  if [ -n "$want_cpu" ] && [ -n "$TORCH_CPU_INDEX" ]; then
+    # A short probe, so that a machine that cannot reach the index does not wait for pip's retries
+    # (in a thread: urlopen's timeout does not bound the DNS look-up).
+    if "$py" - "$TORCH_CPU_INDEX" 2>/dev/null <<'EOF'
+import os, sys, threading, urllib.request
+def probe():
+    try:
+        urllib.request.urlopen(sys.argv[1].rstrip("/") + "/torch/", timeout=5).close()
+        os._exit(0)
+    except Exception:
+        os._exit(1)
+threading.Thread(target=probe, daemon=True).start()
+threading.Event().wait(5)
+os._exit(1)
+EOF
+    then
+      echo "= torch: PyTorch's CPU index answers: $TORCH_CPU_INDEX"
+      index_args=(--extra-index-url "$TORCH_CPU_INDEX")
+    else
+      echo "= torch: PyTorch's CPU index does not answer within 5 s ($TORCH_CPU_INDEX): not used"
+    fi
+  fi
+  # pip download picks what pip would install (a +cpu build sorts above the plain version of the same
+  # release, so a local or index CPU wheel wins); we then know the build and its size before installing.
+  run "$py" -m pip download --quiet --no-deps -c constraints.txt ${index_args[@]+"${index_args[@]}"} -d "$tmp/torch" \
+    "torch==$TORCH_VERSION"
+  wheel="$(ls "$tmp"/torch/torch-*.whl)"
+  read -r version kind <<<"$(torch_kind "$wheel")"
+  mb="$("$py" -c 'import os, sys; print(os.path.getsize(sys.argv[1]) // 1000000)' "$wheel")"
+  if [ "$kind" = CPU ]; then
+    echo "= torch: chose $version, a CPU build (wheel $mb MB)"
+  elif [ -n "$want_cpu" ]; then
+    [ "$TORCH" = cpu ] && die "TORCH=cpu, but pip finds no CPU build of torch $TORCH_VERSION for Python $pyver here (no local wheel, CPU index unreachable)"
+    echo "= torch: no CPU build of torch $TORCH_VERSION for Python $pyver is reachable (no local wheel, CPU index unreachable):"
+    echo "= torch: falling back to pip's default, $version, a CUDA build (wheel $mb MB + nvidia-* libraries, about 5 GB installed)"
+  else
+    echo "= torch: chose $version, a CUDA build (wheel $mb MB + nvidia-* libraries, about 5 GB installed)"
+  fi
+  # With its dependencies (the CUDA libraries of a CUDA build), pinned by the lock where it pins them; by
+  # requirement from a find-links folder, not as a file, so that pip freeze names no temporary path.
+  run "$py" -m pip install --quiet -c constraints.txt ${index_args[@]+"${index_args[@]}"} --find-links "$tmp/torch" \
+    "torch==$version"
+  rm -rf "$tmp/torch"
+  have="$(torch_now)"
+  [ -n "$have" ] || die "torch $version was installed but does not import"
+  echo "= torch: installed $have ($(torch_size))"
+fi
 
-echo "= installing into $("$py" -c 'import sys; print(sys.prefix)') (Python $("$py" -c 'import platform; print(platform.python_version())'))"
-run "$py" -m pip install --quiet -c constraints.txt "${LMMS_EVAL_DEPS[@]}"
-run "$py" -m pip install --quiet -c constraints.txt --no-deps lmms-eval==0.7.3
-run "$py" -m pip install --quiet -c constraints.txt -e ".[test]"
+# The lock with its torch line set to the torch we have (its local label included), so that no step
+# below may replace it.
+sed "s/^torch==.*/torch==$have/" constraints.txt >"$tmp/constraints.txt"
+[ "$(grep -c "^torch==$have\$" "$tmp/constraints.txt")" = 1 ] || die "constraints.txt must pin torch on one line"
+
+# ---- lmms-eval's imports, lmms-eval, this package ---------------------------------------------------
+if ! run "$py" -m pip install --quiet -c "$tmp/constraints.txt" "torch==$have" "${LMMS_EVAL_DEPS[@]}"; then
+  die "the lock (constraints.txt) does not fit around torch $have. To add only this package to an existing lmms-eval environment, touching nothing else: pip install -e ."
+fi
+run "$py" -m pip install --quiet -c "$tmp/constraints.txt" --no-deps "lmms-eval==$LMMS_EVAL_VERSION"
+run "$py" -m pip install --quiet -c "$tmp/constraints.txt" -e ".[test${EXTRAS:+,$EXTRAS}]"
 run "$py" -c "import lmms_eval.models, proactivebench_ext.lmms.registration as r; print('ok: lmms-eval tasks at', r.tasks_path())"
+[ "$(torch_now)" = "$have" ] || die "torch changed from $have to $(torch_now) during the install"
+echo "= done: torch $have ($(torch_size))"
+[ "$mode" = venv ] && echo "= .venv: $(du -sh .venv | cut -f1)"
+exit 0
