@@ -105,13 +105,13 @@ def test_prompt_snapshots_are_up_to_date(update_snapshots, monkeypatch):
     assert prompt_snapshots.stale_files() == [], "review the prompt change, then rerun with --update-snapshots"
 
 
-def test_readme_worked_examples_are_the_snapshots():
-    readme = (REPO / "tasks" / "README.md").read_text("utf-8")
+def test_ablation_docs_worked_examples_are_the_snapshots():
+    readme = (REPO / "docs" / "ablations.md").read_text("utf-8")
     shown = re.findall(r"^`(proactivebench_\w+)`, sample ", readme, flags=re.MULTILINE)
     kinds = {VARIANTS[ABLATIONS[task][0]].ablation or ABLATIONS[task][0] for task in shown}
     assert sorted(kinds) == ["hint", "history", "icl", "random"]
     for task in shown:
-        assert prompt_snapshots.render(task) in readme, f"refresh the worked example of {task} in tasks/README.md"
+        assert prompt_snapshots.render(task) in readme, f"refresh the worked example of {task} in docs/ablations.md"
 
 
 @pytest.mark.parametrize("task", sorted(ABLATIONS))
