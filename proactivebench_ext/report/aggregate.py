@@ -7,6 +7,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
+from ..core.variants import variant_metrics
 from .paper import AVG, SCENARIOS, PaperTable, paper_name, paper_table
 from .read import ReportError, Run, TaskResult
 
@@ -17,44 +18,51 @@ COLUMNS = (*SCENARIOS, AVG)
 COUNT_METRICS = ("unjudged",)  # shown as counts beside n, never as a score
 
 
-
 # -- what the tables are ------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TableSpec:
-    """One table of the report: a task variant, its metrics, its paper table and its baseline."""
+    """One table of the report: a task variant, its paper table and its baseline.
+
+    Its metrics are the variant's own (``core.variants``); ``fallback_metrics`` serve variants the
+    table does not know (a user's own task family), read off their results.
+    """
 
     variant: str
     title: str
-    metrics: tuple[str, ...]
     paper_key: str | None = None
     baseline: str | None = None  # deltas are shown against this variant's row
+    fallback_metrics: tuple[str, ...] = ("acc",)
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        try:
+            return variant_metrics(self.variant)
+        except KeyError:
+            return self.fallback_metrics
 
 
 KNOWN_TABLES: tuple[TableSpec, ...] = (
-    TableSpec("main", "ProactiveBench, multi-turn MCQA (Table 1): accuracy % / psr", ("acc", "psr"), "mcqa"),
-    TableSpec("reference", "Reference, clean frame (Table 6): accuracy %", ("acc",), "reference"),
-    TableSpec("hint", "With hints (Table 7): accuracy % / psr", ("acc", "psr"), "mcqa_hint", "main"),
-    TableSpec("history", "Conversation history: accuracy % / psr", ("acc", "psr"), None, "main"),
-    TableSpec("random", "Random proactive options: accuracy % / psr", ("acc", "psr"), None, "main"),
-    TableSpec("oeg", "Open-ended generation, single turn (Table 2): ps % / cc % / agg %",
-              ("proactive_suggestion", "category_prediction", "aggregate"), "oeg"),
-    TableSpec("oeg_hint", "Open-ended generation with hint: ps % / cc % / agg %",
-              ("proactive_suggestion", "category_prediction", "aggregate"), None, "oeg"),
-    TableSpec("oeg_multiturn", "Open-ended generation, multi-turn (Table 10): accuracy % / psr", ("acc", "psr"),
-              "oeg_multiturn"),
+    TableSpec("main", "ProactiveBench, multi-turn MCQA (Table 1): accuracy % / psr", "mcqa"),
+    TableSpec("reference", "Reference, clean frame (Table 6): accuracy %", "reference"),
+    TableSpec("hint", "With hints (Table 7): accuracy % / psr", "mcqa_hint", "main"),
+    TableSpec("history", "Conversation history: accuracy % / psr", None, "main"),
+    TableSpec("random", "Random proactive options: accuracy % / psr", None, "main"),
+    TableSpec("oeg", "Open-ended generation, single turn (Table 2): ps % / cc % / agg %", "oeg"),
+    TableSpec("oeg_hint", "Open-ended generation with hint: ps % / cc % / agg %", None, "oeg"),
+    TableSpec("oeg_multiturn", "Open-ended generation, multi-turn (Table 10): accuracy % / psr", "oeg_multiturn"),
 )
 _ORDER = [spec.variant for spec in KNOWN_TABLES]
 
 
 def table_spec(variant: str, metrics: Iterable[str] = ()) -> TableSpec:
-    """The spec of a variant; unknown ones (e.g. new ICL flavours) get a generic table."""
+    """The spec of a variant; others (ICL flavours, a user's own variants) get a generic table."""
     for spec in KNOWN_TABLES:
         if spec.variant == variant:
             return spec
-    shown = tuple(m for m in metrics if m not in COUNT_METRICS)
     if variant.startswith("icl"):
-        return TableSpec(variant, f"In-context examples ({variant}): accuracy % / psr", ("acc", "psr"), None, "main")
-    return TableSpec(variant, f"Variant {variant}", shown or ("acc",), None, "main" if "acc" in shown else None)
+        return TableSpec(variant, f"In-context examples ({variant}): accuracy % / psr", None, "main")
+    shown = tuple(m for m in metrics if m not in COUNT_METRICS) or ("acc",)
+    return TableSpec(variant, f"Variant {variant}", None, "main" if "acc" in shown else None, shown)
 
 
 # -- aggregation (pure) ---------------------------------------------------------------------------
