@@ -13,17 +13,20 @@ Configuration is by environment variables, as for every lmms-eval judge:
 Why a thin wrapper around the provider: the providers retry every exception (a 401 included) a
 fixed number of times with a constant 10 s sleep, and the ``openai`` client path ignores the
 configured timeout. We create them with ``num_retries=1`` and do the retrying here: timeouts,
-429 and 5xx are retried with bounded exponential backoff, a refused connection means the judge
-is unreachable (the whole run stops, naming the endpoint variable), other 4xx mean a wrong
-configuration (also fatal), and anything else leaves that one answer unjudged.
+429, 5xx and transport failures (a refused, dropped or reset connection) are retried with bounded
+exponential backoff; one request that still fails is :class:`JudgeFailed` (that answer stays
+unjudged), and whether the judge as a whole is unreachable is decided by the caller from many
+requests (see :mod:`.phase`), because one request whose connection always drops says nothing
+about the others. Other 4xx mean a wrong configuration (fatal at once).
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 DEFAULT_JUDGE_MODEL = "Qwen/Qwen3-8B"
 ENDPOINT_ENV = {"openai": "OPENAI_API_URL", "async_openai": "OPENAI_API_URL", "local": "LLM_JUDGE_URL",
@@ -42,7 +45,8 @@ class JudgeConfigError(JudgeError):
 
 
 class JudgeUnreachable(JudgeError):
-    """No connection to the judge endpoint, after retries: nothing more can be judged."""
+    """Nothing gets through to the judge (its endpoint does not answer, or request after request
+    fails): nothing more can be judged."""
 
 
 class JudgeRejected(JudgeError):
@@ -50,7 +54,12 @@ class JudgeRejected(JudgeError):
 
 
 class JudgeFailed(JudgeError):
-    """This one request never got an answer (timeouts/5xx past the retry budget, bad payload)."""
+    """This one request never got an answer (timeouts, 5xx or lost connections past the retry
+    budget, or a bad payload). ``kind`` is the last failure's :func:`failure_kind`."""
+
+    def __init__(self, message: str, kind: str = "other") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -88,7 +97,7 @@ class JudgeSettings:
         return ENDPOINT_ENV.get(self.api_type, f"the endpoint variable of lmms-eval's {self.api_type!r} judge provider")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "JudgeSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> JudgeSettings:
         env = os.environ if env is None else env
         api_type = env.get("API_TYPE", "openai").strip().lower() or "openai"
         settings = cls(
@@ -191,8 +200,8 @@ class JudgeClient:
         return f"{settings.endpoint_env}={settings.endpoint or '(default)'}, model {settings.model}"
 
     def complete(self, messages: Messages) -> str:
-        """The judge's reply. Raises JudgeFailed (give up on this request), JudgeUnreachable or
-        JudgeRejected (give up on the judge)."""
+        """The judge's reply. Raises JudgeFailed (give up on this request) or JudgeRejected (give
+        up on the judge: its configuration is wrong)."""
         from lmms_eval.llm_judge import Request
 
         delays = backoff_delays(self.settings)
@@ -211,9 +220,10 @@ class JudgeClient:
                     raise JudgeFailed(f"unusable judge response: {type(exc).__name__}: {exc}") from exc
                 if attempt == len(delays):
                     if kind == "connection":
-                        raise JudgeUnreachable(f"cannot reach the judge at {self.describe()} ({exc}); start the judge "
-                                               f"server or fix {self.settings.endpoint_env}") from exc
-                    raise JudgeFailed(f"{kind} error after {attempt + 1} attempts: {exc}") from exc
+                        raise JudgeFailed(f"connection to the judge at {self.describe()} failed on all {attempt + 1} "
+                                          f"attempts ({exc}); is the judge server up, and is {self.settings.endpoint_env} "
+                                          "right?", kind) from exc
+                    raise JudgeFailed(f"{kind} error after {attempt + 1} attempts: {exc}", kind) from exc
                 if self._on_retry is not None:
                     self._on_retry(kind, attempt + 1, delays[attempt])
                 self._sleep(delays[attempt])

@@ -5,14 +5,21 @@
 The benchmark's authors advise two phases: generate every answer first (lmms-eval with
 ``--log_samples``, no judge needed), then judge the logged answers. ``judge`` finds the
 ``*_samples_proactivebench_oeg_*.jsonl`` files under LOGDIR, sends each answer not judged yet to
-the judge configured in the environment (see :mod:`.judge_client`), appends every verdict to a
+the judge configured in the environment (see :mod:`.client`), appends every verdict to a
 ``*_judgements_<task>.jsonl`` file next to the samples (one fsynced line per answer, so a kill
 loses only the requests in flight, and a rerun sends only what is missing), and writes
 ``<date>_results_judged.json`` in lmms-eval's results layout, per task and per group.
 
 Scoring follows the benchmark exactly: the judge's reasoning (``<think>...</think>``) is dropped,
 the last 0/1 list is read, a list of the wrong length scores all zeros (counted as *malformed*).
-An answer the judge never scored is *unjudged*: excluded from the means and counted, never a 0.
+An answer the judge never scored is *unjudged*: excluded from the means and counted, never a 0;
+a metric with no judged answer is null in the results file (which is strict JSON: no NaN).
+
+Failures: a request that still fails after the client's retries (timeouts, 5xx, a dropped or
+reset connection) stays unjudged and the phase goes on; the judge counts as unreachable only when
+several different requests in a row fail with no verdict in between (:class:`FailureRun`). Exit
+status: 0 all judged; 1 some answers unjudged (their count is printed; rerun to retry them);
+2 usage or configuration error; 3 judge unreachable or rejecting requests (verdicts so far kept).
 
 The multi-turn variant's option mapping (prompt and parser) is also here; it is ours, the
 benchmark ships none.
@@ -29,13 +36,20 @@ import random
 import re
 import sys
 import threading
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from .client import (
-    JudgeClient, JudgeConfigError, JudgeError, JudgeFailed, JudgeRejected, JudgeSettings, JudgeUnreachable,
+    JudgeClient,
+    JudgeConfigError,
+    JudgeError,
+    JudgeFailed,
+    JudgeRejected,
+    JudgeSettings,
+    JudgeUnreachable,
     how_to_configure,
 )
 from .prompts import METRICS, judge_messages, parse_judge_output, strip_reasoning
@@ -67,7 +81,7 @@ class OegInput:
                            "prompt": self.prompt, "valid_answers": self.valid_answers}, ensure_ascii=False)
 
     @classmethod
-    def from_target(cls, target: Any) -> "OegInput":
+    def from_target(cls, target: Any) -> OegInput:
         try:
             data = json.loads(target) if isinstance(target, str) else None
         except json.JSONDecodeError:
@@ -119,16 +133,27 @@ def record_values(record: Mapping[str, Any] | None) -> dict[str, float | None]:
 
 
 def mean_of_judged(values: Iterable[float | None]) -> float:
-    """Mean over judged answers (None = unjudged); NaN when none was judged, never 0."""
+    """Mean over judged answers (None = unjudged); NaN when none was judged, never 0.
+
+    lmms-eval's aggregation (inline judging) needs a number; the judge phase's own files write
+    "no value" as null instead (:func:`judged_mean`).
+    """
     judged = [value for value in values if value is not None]
     return sum(judged) / len(judged) if judged else math.nan
 
 
+def judged_mean(values: Iterable[float | None]) -> float | None:
+    """Mean over judged answers; None (JSON null) when none was judged."""
+    mean = mean_of_judged(values)
+    return None if math.isnan(mean) else mean
+
+
 def summarize(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Task-level numbers: the three metrics over judged answers, and the judged/malformed/unjudged counts."""
+    """Task-level numbers: the three metrics over judged answers (None without any), and the
+    judged/malformed/unjudged counts."""
     values = [record_values(record) for record in records]
     judged = [r for r in records if r.get("status") == JUDGED]
-    summary: dict[str, Any] = {name: mean_of_judged(v[name] for v in values) for name in METRICS}
+    summary: dict[str, Any] = {name: judged_mean(v[name] for v in values) for name in METRICS}
     summary.update(samples=len(records), judged=len(judged), malformed=sum(1 for r in judged if not r.get("well_formed")),
                    unjudged=len(records) - len(judged))
     return summary
@@ -140,11 +165,12 @@ def group_of(task: str) -> str:
 
 
 def group_summary(task_summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """Unweighted mean over the group's tasks (as the paper averages scenarios); counts are summed."""
+    """Unweighted mean over the group's tasks (as the paper averages scenarios), None when a task
+    has no value; counts are summed."""
     summary: dict[str, Any] = {}
     for name in METRICS:
         numbers = [s[name] for s in task_summaries.values()]
-        summary[name] = math.nan if any(math.isnan(n) for n in numbers) or not numbers else sum(numbers) / len(numbers)
+        summary[name] = None if not numbers or any(n is None for n in numbers) else sum(numbers) / len(numbers)
     for name in ("samples", "judged", "malformed", "unjudged"):
         summary[name] = sum(s[name] for s in task_summaries.values())
     return summary
@@ -340,7 +366,8 @@ def find_samples(logdir: Path) -> list[Path]:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    # allow_nan=False: NaN and Infinity are not JSON; a number without a value must be None.
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str, allow_nan=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
 
@@ -351,11 +378,44 @@ class _Job:
     record: dict[str, Any]
 
 
+@dataclass
+class FailureRun:
+    """Tells a bad request from a dead judge: failed requests since the last verdict.
+
+    Each request is retried by the client first; one that still fails stays unjudged and the
+    phase goes on. Only when ``limit`` different requests in a row fail with no verdict in between
+    (from the start too: then nothing ever succeeded) is the judge declared unreachable.
+    """
+
+    limit: int
+    failed: int = 0
+    last: JudgeFailed | None = None
+
+    @staticmethod
+    def limit_for(workers: int) -> int:
+        """Every request in flight when a judge dies fails at once: the limit is at least that many."""
+        return max(3, workers)
+
+    def verdict(self) -> None:
+        self.failed, self.last = 0, None
+
+    def failure(self, error: JudgeFailed, describe: str) -> JudgeUnreachable | None:
+        """Count one failed request; the error that stops the phase once the run reaches the limit."""
+        self.failed, self.last = self.failed + 1, error
+        if self.failed < self.limit:
+            return None
+        what = "cannot reach the judge" if error.kind == "connection" else "the judge answers nothing usable"
+        return JudgeUnreachable(f"{what} at {describe}: {self.failed} different requests in a row failed after "
+                                f"their retries, with no verdict in between (last: {error})")
+
+
 def _run_jobs(client: JudgeClient, jobs: list[_Job], workers: int) -> JudgeError | None:
-    """Judge every job, storing each verdict as it arrives; returns the fatal error that stopped it, if any."""
+    """Judge every job, storing each verdict or failure as it arrives; returns the fatal error that
+    stopped it, if any (a rejected request, or a run of failures, see :class:`FailureRun`)."""
     total, done = len(jobs), 0
     step = max(1, total // 50)
     fatal: JudgeError | None = None
+    failures = FailureRun(FailureRun.limit_for(workers))
 
     def run(job: _Job) -> dict[str, Any]:
         raw_output = client.complete(job.record["judge_messages"])
@@ -378,8 +438,10 @@ def _run_jobs(client: JudgeClient, jobs: list[_Job], workers: int) -> JudgeError
                 job = running.pop(future)
                 try:
                     record = future.result()
+                    failures.verdict()
                 except JudgeFailed as error:
                     record = {**job.record, "error": str(error)}
+                    fatal = fatal or failures.failure(error, client.describe())
                 except (JudgeUnreachable, JudgeRejected) as error:
                     fatal = fatal or error
                     continue
@@ -450,7 +512,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="requests in flight at once (default 4, or $PROACTIVEBENCH_JUDGE_WORKERS)")
     parser.add_argument("--model", help="judge model name (default $JUDGE_MODEL_VERSION or Qwen/Qwen3-8B)")
     parser.add_argument("--timeout", type=float, help="seconds per request (default $PROACTIVEBENCH_JUDGE_TIMEOUT or 300)")
-    parser.add_argument("--retries", type=int, help="retries of timeouts/5xx (default $PROACTIVEBENCH_JUDGE_RETRIES or 4)")
+    parser.add_argument("--retries", type=int,
+                        help="retries per request of timeouts, 5xx and lost connections (default $PROACTIVEBENCH_JUDGE_RETRIES or 4)")
     args = parser.parse_args(list(argv) if argv is not None else None)
 
     if not args.logdir.is_dir():
@@ -501,7 +564,7 @@ def format_table(summaries: Mapping[str, Mapping[str, Any]]) -> str:
         for name, summary in [(group, group_summary(tasks)), *sorted(tasks.items())]:
             rows.append((name if name == group else f" - {name}", str(summary["samples"]), str(summary["judged"]),
                          str(summary["malformed"]), str(summary["unjudged"]),
-                         *(f"{summary[m]:.1f}" for m in METRICS)))
+                         *("–" if summary[m] is None else f"{summary[m]:.1f}" for m in METRICS)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) for row in rows)
 

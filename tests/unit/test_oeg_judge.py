@@ -235,8 +235,100 @@ def test_client_retries_transient_faults_and_stops_on_config_errors(judge_env):
         with pytest.raises(JudgeFailed, match="MAX_TOKENS"):
             client.complete([{"role": "user", "content": "empty"}])
     judge_env("http://127.0.0.1:9/v1")
-    with pytest.raises(JudgeUnreachable, match="OPENAI_API_URL"):
+    with pytest.raises(JudgeFailed, match="connection to the judge at OPENAI_API_URL=.* failed on all 4 attempts") as caught:
         JudgeClient(JudgeSettings.from_env(), sleep=lambda s: None).complete([{"role": "user", "content": "x"}])
+    assert caught.value.kind == "connection", "one request's failure; the caller decides whether the judge is down"
+    with pytest.raises(JudgeUnreachable, match="OPENAI_API_URL=http://127.0.0.1:9/v1"):
+        JudgeClient(JudgeSettings.from_env()).check_reachable()
+
+
+def test_a_dropped_connection_is_retried_like_a_5xx(judge_env):
+    replies = {"once": [Reply(drop=True), Reply(content="1,0")], "always": [Reply(drop=True)] * 9}
+    with FakeJudge(lambda messages, attempt: replies[user_text(messages)][attempt]) as judge:
+        judge_env(judge.url)
+        client = JudgeClient(JudgeSettings.from_env(), sleep=lambda s: None)
+        assert client.complete([{"role": "user", "content": "once"}]) == "1,0"
+        with pytest.raises(JudgeFailed, match="failed on all 4 attempts") as caught:
+            client.complete([{"role": "user", "content": "always"}])
+        assert caught.value.kind == "connection"
+        assert [user_text(m) for m in judge.requests] == ["once"] * 2 + ["always"] * 4
+
+
+def _judged_run(tmp_path, judge_env, capsys, drop, workers: int = 4, cases: list[dict] | None = None):
+    """Judge ``cases`` (default: 30 answers of three scenarios) while ``drop(case_number, attempt)``
+    says which attempts lose their connection; case numbers start at 1."""
+    cases = cases or [c for c in golden_cases() if c["record"]["acronym"] in ("ROD", "QD", "CIT")][:30]
+    write_samples_logs(tmp_path, cases)
+    script = golden_script(cases, always_500="", flaky="", slow="")
+    number = {case["answer"]: n for n, case in enumerate(cases, start=1)}
+
+    def dropping(messages, attempt):
+        answer = user_text(messages).split("### System Output:\n", 1)[1]
+        return Reply(drop=True) if drop(number[answer], attempt) else script(messages, attempt)
+
+    with FakeJudge(dropping) as judge:
+        judge_env(judge.url)
+        status = judge_cli.main([str(tmp_path), "--workers", str(workers)])
+    results = json.loads((tmp_path / f"{DATE}_results_judged.json").read_text(), parse_constant=_no_constants)
+    records = [json.loads(line) for path in sorted(tmp_path.glob(f"{DATE}_judgements_*.jsonl"))
+               for line in path.read_text().splitlines()]
+    captured = capsys.readouterr()
+    return status, captured.err + captured.out, results, {number[r["answer"]]: r for r in records}, judge
+
+
+def _no_constants(name: str):
+    raise AssertionError(f"{name} is not JSON")
+
+
+def test_first_attempt_of_every_third_request_dropped_all_judged(tmp_path, judge_env, capsys):
+    status, err, results, records, judge = _judged_run(tmp_path, judge_env, capsys, lambda n, attempt: n % 3 == 0 and attempt == 0)
+    assert status == 0, err
+    assert len(records) == 30 and all(r["status"] == JUDGED for r in records.values())
+    assert judge.count == 30 + 10, "each third request sent twice"
+    assert sum(results["results"][t]["judged,none"] for t in results["group_subtasks"]["proactivebench_oeg"]) == 30
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_every_attempt_of_every_fifth_request_dropped_leaves_those_unjudged(tmp_path, judge_env, capsys, workers):
+    status, err, results, records, judge = _judged_run(tmp_path, judge_env, capsys, lambda n, attempt: n % 5 == 0,
+                                                       workers=workers)
+    assert status == 1, err
+    assert "6 answer(s) unjudged" in err and "cannot reach" not in err
+    assert sorted(n for n, r in records.items() if r["status"] != JUDGED) == [5, 10, 15, 20, 25, 30]
+    assert all(records[n]["status"] == JUDGED for n in range(1, 31) if n % 5)
+    assert all("failed on all 4 attempts" in records[n]["error"] for n in (5, 10, 15, 20, 25, 30))
+    tasks = results["group_subtasks"]["proactivebench_oeg"]
+    assert sum(results["results"][t]["unjudged,none"] for t in tasks) == 6
+    assert judge.count == 24 + 6 * 4
+
+
+def test_a_task_with_nothing_judged_is_null_in_strict_json(tmp_path, judge_env, capsys):
+    """Both ROD answers are lost, the QD ones judged: ROD's means and the group's are null (no NaN:
+    the file parses as strict JSON), QD's are numbers, and the table shows a dash."""
+    by_scenario = {acronym: [c for c in golden_cases() if c["record"]["acronym"] == acronym] for acronym in ("ROD", "QD")}
+    cases = by_scenario["ROD"][:2] + by_scenario["QD"][:6]
+    status, output, results, records, _ = _judged_run(tmp_path, judge_env, capsys, lambda n, attempt: n <= 2, cases=cases)
+    assert status == 1 and "2 answer(s) unjudged" in output
+    rod = results["results"]["proactivebench_oeg_rod"]
+    assert (rod["judged,none"], rod["unjudged,none"]) == (0, 2)
+    assert all(rod[f"{m},none"] is None for m in METRICS)
+    assert all(results["groups"]["proactivebench_oeg"][f"{m},none"] is None for m in METRICS)
+    assert all(isinstance(results["results"]["proactivebench_oeg_qd"][f"{m},none"], float) for m in METRICS)
+    rod_row = next(line for line in output.splitlines() if line.startswith(" - proactivebench_oeg_rod"))
+    assert rod_row.split()[-3:] == ["–", "–", "–"]
+
+
+def test_a_run_of_failures_across_requests_means_unreachable():
+    run = judge_cli.FailureRun(judge_cli.FailureRun.limit_for(workers=1))
+    assert run.limit == 3 and judge_cli.FailureRun.limit_for(workers=8) == 8
+    lost = JudgeFailed("lost", "connection")
+    assert run.failure(lost, "J") is None and run.failure(lost, "J") is None
+    run.verdict()  # a verdict in between: the judge is alive
+    assert run.failure(lost, "J") is None and run.failure(lost, "J") is None
+    fatal = run.failure(lost, "J")
+    assert isinstance(fatal, JudgeUnreachable) and "cannot reach the judge at J: 3 different requests in a row" in str(fatal)
+    run = judge_cli.FailureRun(1)
+    assert "answers nothing usable" in str(run.failure(JudgeFailed("no content"), "J"))
 
 
 def test_failure_kinds_and_backoff():
