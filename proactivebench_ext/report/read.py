@@ -165,16 +165,36 @@ def parse_episode(record: Mapping[str, Any], metrics: Iterable[str]) -> EpisodeR
 
 
 def iter_samples(path: Path) -> Iterator[dict[str, Any]]:
-    """The logged samples of one samples file, as lmms-eval wrote them, one at a time."""
+    """The logged samples of one samples file, as lmms-eval wrote them, one at a time.
+
+    A doc logged twice means two runs wrote into the file (see :func:`mixed_runs`): refused.
+    """
+    seen: dict[Any, int] = {}
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
                 continue
             try:
-                yield json.loads(line)
+                record = json.loads(line)
             except json.JSONDecodeError as error:
                 raise ReportError(f"{path}:{number}: not valid JSON ({error}); the run was probably interrupted: "
                                   "rerun it, or delete this samples file (the report then has no intervals)") from None
+            doc_id = record.get("doc_id") if isinstance(record, dict) else None
+            if isinstance(doc_id, (int, str)):
+                if doc_id in seen:
+                    raise ReportError(mixed_runs(path, doc_id, seen[doc_id], number))
+                seen[doc_id] = number
+            yield record
+
+
+def mixed_runs(samples_file: Path, doc_id: Any, first: int, again: int) -> str:
+    """Why a samples file holding one doc twice cannot be reported on, and what to do."""
+    date = samples_file.name.split("_samples_", 1)[0]
+    results_file = samples_file.with_name(f"{date}_results.json")
+    return (f"{samples_file}: doc_id {doc_id} is on lines {first} and {again}. lmms-eval appends to "
+            "<date>_samples_<task>.jsonl, so two runs started in the same second with one --output_path both wrote "
+            f"into this file (and {results_file.name} holds one run's scores only). Rerun each into its own "
+            f"--output_path, and delete {samples_file} and {results_file}")
 
 
 def read_samples(path: Path, metrics: Iterable[str]) -> tuple[EpisodeRecord, ...]:

@@ -213,6 +213,29 @@ def test_errors_name_the_file_and_the_fix(tmp_path, capsys):
     assert not (tmp_path / "o" / "report.md").exists()
 
 
+def test_two_runs_mixed_in_one_samples_file_are_refused(tmp_path, capsys):
+    """Two runs started in the same second with one --output_path share the date prefix; lmms-eval
+    appends both runs' samples to one file. The report refuses it, naming both files."""
+    folder = tmp_path / "out" / "proactive_random"
+    folder.mkdir(parents=True)
+    results = folder / "20260101_000000_results.json"
+    results.write_text(json.dumps({"results": {"proactive_rod": {"acc,none": 50.0, "psr,none": 1.0}},
+                                   "n-samples": {"proactive_rod": {"original": 3, "effective": 3}},
+                                   "config": {"model": "proactive_random"}}))
+    samples = folder / "20260101_000000_samples_proactive_rod.jsonl"
+    run = [{"doc_id": doc_id, "acc": 50.0, "psr": 1.0} for doc_id in range(3)]
+    samples.write_text("".join(json.dumps(record) + "\n" for record in run + run))
+    assert cli.main([str(tmp_path / "out"), "--out", str(tmp_path / "report"), "--no-plots"]) == 2
+    err = capsys.readouterr().err
+    assert f"{samples}: doc_id 0 is on lines 1 and 4" in err
+    assert "same second with one --output_path" in err and str(results) in err
+    assert not (tmp_path / "report" / "report.md").exists()
+    with pytest.raises(read.ReportError, match="doc_id 0 is on lines 1 and 4"):
+        list(read.iter_samples(samples))  # the episode viewer reads through it too
+    samples.write_text("".join(json.dumps(record) + "\n" for record in run))
+    assert cli.main([str(tmp_path / "out"), "--out", str(tmp_path / "report"), "--no-plots"]) == 0
+
+
 def test_logs_written_before_the_layout_change_still_render(tmp_path):
     """lmms-eval output of version 0.1 (flat package, specs naming their variant) reads as today's."""
     old = Path(__file__).parents[1] / "data" / "logs_v0.1"
