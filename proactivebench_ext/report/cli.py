@@ -19,13 +19,15 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from .aggregate import DEFAULT_ITERATIONS, Report, build_report
+from .grpo import GrpoLabel, parse_label
 from .read import ReportError, find_results_files, read_run
 from .render import report_json, report_markdown
 
 
 # -- command line ---------------------------------------------------------------------------------
 def write_report(paths: Sequence[Path], out: Path, *, iterations: int = DEFAULT_ITERATIONS, seed: int = 0,
-                 paper_names: Mapping[str, str] | None = None, plots: bool = True) -> Report:
+                 paper_names: Mapping[str, str] | None = None, plots: bool = True,
+                 grpo_labels: Mapping[str, GrpoLabel] | None = None) -> Report:
     runs = [read_run(f) for path in paths for f in find_results_files(path)]
     report = build_report(runs, iterations=iterations, seed=seed, paper_names=paper_names)
     out.mkdir(parents=True, exist_ok=True)
@@ -34,8 +36,9 @@ def write_report(paths: Sequence[Path], out: Path, *, iterations: int = DEFAULT_
         from .plots import write_plots
 
         written = write_plots(report, out)
-    (out / "report.json").write_text(json.dumps(report_json(report), indent=2, ensure_ascii=False) + "\n", "utf-8")
-    (out / "report.md").write_text(report_markdown(report, written), "utf-8")
+    (out / "report.json").write_text(json.dumps(report_json(report, grpo_labels), indent=2, ensure_ascii=False) + "\n",
+                                     "utf-8")
+    (out / "report.md").write_text(report_markdown(report, written, grpo_labels), "utf-8")
     return report
 
 
@@ -59,12 +62,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--paper-name", action="append", default=[], metavar="MODEL_ID=PAPER_ROW",
                         help="compare a model the mapping does not know (e.g. a local path) with a paper row")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots (no matplotlib needed)")
+    parser.add_argument("--grpo-run", action="append", default=[], metavar="MODEL_ID=BASE_MODEL@R_P",
+                        help="label a GRPO-trained run for Table 3 (rl-train's checkpoints label themselves)")
     args = parser.parse_args(argv)
     if args.bootstrap < 1:
         parser.error("--bootstrap must be at least 1")
     try:
         report = write_report(args.paths, args.out, iterations=args.bootstrap, seed=args.seed,
-                              paper_names=_paper_names(args.paper_name), plots=not args.no_plots)
+                              paper_names=_paper_names(args.paper_name), plots=not args.no_plots,
+                              grpo_labels=dict(parse_label(text) for text in args.grpo_run))
     except ReportError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from .aggregate import COLUMNS, CONFIDENCE, PAPER_AVG_EXCLUDED, Cell, Report, TableSpec, paper_mean
+from .grpo import GrpoLabel, grpo_json, grpo_markdown
 from .paper import SOURCE, paper_table
 
 PERCENT_METRICS = ("acc", "proactive_suggestion", "category_prediction", "aggregate")
@@ -70,7 +72,8 @@ def table_json(report: Report, spec: TableSpec) -> dict[str, Any]:
     return out
 
 
-def report_json(report: Report) -> dict[str, Any]:
+def report_json(report: Report, grpo_labels: Mapping[str, GrpoLabel] | None = None) -> dict[str, Any]:
+    grpo = grpo_json(report, grpo_labels)
     return {
         "source": f"paper numbers: {SOURCE}",
         "bootstrap": {"iterations": report.iterations, "seed": report.seed, "confidence": CONFIDENCE,
@@ -78,6 +81,7 @@ def report_json(report: Report) -> dict[str, Any]:
         "runs": [{"results_file": str(r.results_file), "date": r.date, "backend": r.backend, "model_id": r.model_id,
                   "model_args": r.model_args, "limit": r.limit, "tasks": sorted(r.tasks)} for r in report.runs],
         "tables": {v: table_json(report, report.spec(v)) for v in report.variants},
+        **({"grpo": grpo} if grpo else {}),
         "notes": list(report.notes),
     }
 
@@ -172,7 +176,7 @@ PLOT_CAPTIONS = {
 }
 
 
-def report_markdown(report: Report, plots: Sequence[str] = ()) -> str:
+def report_markdown(report: Report, plots: Sequence[str] = (), grpo_labels: Mapping[str, GrpoLabel] | None = None) -> str:
     lines = [
         "# ProactiveBench report", "",
         f"Paper rows: {SOURCE} (Tables 1, 2, 6, 7 and 10), shipped in `proactivebench_ext/resources/paper_results.json`. "
@@ -194,6 +198,7 @@ def report_markdown(report: Report, plots: Sequence[str] = ()) -> str:
     lines.append("")
     for variant in report.variants:
         lines += table_markdown(report, report.spec(variant))
+    lines += grpo_markdown(report, grpo_labels)
     if plots:
         lines += ["## Plots", ""]
         lines += [f"![{PLOT_CAPTIONS.get(p, p)}]({p})" for p in plots]

@@ -26,9 +26,10 @@ import random
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from ..core.engine import Episode, reachable_episodes
 from ..core.naming import MAIN_VARIANT, acronym_of

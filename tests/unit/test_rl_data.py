@@ -15,9 +15,8 @@ from PIL import ImageChops
 
 from proactivebench_ext.core.engine import new_episode
 from proactivebench_ext.core.naming import SCENARIO_ACRONYMS, dataset_name
-from proactivebench_ext.data import synth
+from proactivebench_ext.data import layout, synth
 from proactivebench_ext.data.errors import DataError
-from proactivebench_ext.data import layout
 from proactivebench_ext.data.layout import embedded_data_dir, load_test_set
 from proactivebench_ext.lmms import hooks
 from proactivebench_ext.rl import ProactiveReward, reward
