@@ -1,22 +1,26 @@
-"""The baseline models, able to answer open questions too (OEG tasks show no options).
+"""The baseline models, answering open questions too (OEG tasks show no options).
 
-``proactive_oracle`` and ``proactive_random`` read the options from a multiple-choice prompt and
-refuse any other prompt. These subclasses keep that behaviour for MCQA prompts and, for an open
-question, say in words what they would have chosen: the oracle its next request (or the category),
-the random model a random option of the doc's first turn. A judge then scores those words like
-any model's. Registered as ``proactive_oracle_open`` / ``proactive_random_open`` by
-:func:`model_manifests` (entry point ``lmms_eval.models``).
+``proactive_oracle`` and ``proactive_random`` are these classes (see :mod:`.registration`;
+``proactive_oracle_open`` / ``proactive_random_open`` remain as aliases). On multiple-choice
+prompts they are the strict MCQA baselines of :mod:`.baselines`; on the open question of an OEG
+task (``proactivebench_oeg*``) they say in words what they would have chosen: the oracle its next
+request (or the category), the random model a random option of the doc's first turn. A judge then
+scores those words like any model's. A prompt that is neither (a broken MCQA template) still
+fails loudly, as before.
 """
 
 from __future__ import annotations
 
 import random
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from lmms_eval.api.instance import Instance
 
 from ..core.engine import Episode
+from ..core.naming import parse_task_name
 from ..core.policies import oracle_answer
+from ..core.variants import OEG_VARIANTS
 from .baselines import ProactiveOracle, ProactiveRandom, parse_options
 from .hooks import episode_from_doc
 
@@ -29,14 +33,21 @@ def is_multiple_choice(prompt: str) -> bool:
     return True
 
 
+def is_open_task(task: str) -> bool:
+    """Whether ``task`` asks open questions (an OEG variant: ``proactivebench_oeg_rod``, ...)."""
+    parsed = parse_task_name(task)
+    return parsed is not None and parsed.variant in OEG_VARIANTS
+
+
 class _OpenAnswers:
-    """Routes each request: multiple-choice prompts to the parent model, open ones to ``open_answer``."""
+    """Routes each request: multiple-choice prompts to the parent model (which also refuses, loudly,
+    a non-MCQA prompt of an MCQA task), open questions of OEG tasks to ``open_answer``."""
 
     def generate_until(self, requests: Sequence[Instance]) -> list[str]:
         replies = []
         for request in requests:
             context, _gen_kwargs, doc_to_visual, doc_id, task, split = request.args
-            if is_multiple_choice(context):
+            if is_multiple_choice(context) or not is_open_task(task):
                 replies.extend(super().generate_until([request]))  # type: ignore[misc]
                 continue
             doc = self.task_dict[task][split][doc_id]  # type: ignore[attr-defined]
@@ -85,6 +96,7 @@ class OpenEndedRandom(_OpenAnswers, ProactiveRandom):
 
 
 def model_manifests() -> list[Any]:
+    """The ``_open`` aliases (``proactive_oracle``/``proactive_random`` are registered in :mod:`.registration`)."""
     from lmms_eval.models.registry_v2 import ModelManifest
 
     return [

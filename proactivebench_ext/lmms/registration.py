@@ -43,8 +43,9 @@ def model_manifests() -> list[Any]:
     from lmms_eval.models.registry_v2 import ModelManifest
 
     return [
-        ModelManifest(model_id="proactive_oracle", simple_class_path="proactivebench_ext.lmms.baselines.ProactiveOracle"),
-        ModelManifest(model_id="proactive_random", simple_class_path="proactivebench_ext.lmms.baselines.ProactiveRandom"),
+        # The MCQA baselines that also answer the open questions of OEG tasks (lmms.oeg_baselines).
+        ModelManifest(model_id="proactive_oracle", simple_class_path="proactivebench_ext.lmms.oeg_baselines.OpenEndedOracle"),
+        ModelManifest(model_id="proactive_random", simple_class_path="proactivebench_ext.lmms.oeg_baselines.OpenEndedRandom"),
     ]
 
 
