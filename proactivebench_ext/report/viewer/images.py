@@ -1,0 +1,122 @@
+"""Thumbnails and full-size images for the viewer, written once and reused.
+
+A thumbnail is the image exactly as the model saw it (COCO's crop applied, then scaled down to fit
+``edge`` pixels, never up), stored under ``img/t/`` by a key of its source file and crop. A
+thumbnail newer than its source is reused, so regenerating a site (or adding a run over the same
+data) writes only what is new. The full-size link goes to the source file itself, or, for a cropped
+image, to the crop written once under ``img/f/``; ``copy_full`` copies every full-size image into the
+site so it can be moved without the data folder. A missing or undecodable image becomes a
+:class:`Rendered` with a reason, never an exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from .episodes import Picture
+
+THUMB_EDGE = 256
+JPEG_QUALITY = 80
+PARALLEL_FROM = 64  # fewer new images than this are not worth starting worker processes
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """Where a picture's files are, relative to the site root (``full`` may be a ``file://`` URI)."""
+
+    thumb: str | None
+    full: str | None
+    width: int = 0
+    height: int = 0
+    missing: str | None = None  # why there is no image
+
+
+def picture_key(picture: Picture) -> str:
+    source = os.path.abspath(picture.source) if picture.source else picture.path
+    crop = ",".join(f"{value:g}" for value in picture.crop) if picture.crop else ""
+    return hashlib.sha1(f"{source}|{crop}".encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class _Job:
+    source: str | None
+    crop: tuple[float, ...] | None
+    thumb: str  # relative to the site root
+    full: str | None  # relative to the site root, when the full-size image is written into the site
+    root: str
+    edge: int
+
+
+def _fresh(target: Path, source: Path) -> bool:
+    try:
+        return target.stat().st_mtime >= source.stat().st_mtime
+    except OSError:
+        return False
+
+
+def _write_atomic(image: Image.Image, target: Path, **save: object) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    image.save(temporary, **save)  # type: ignore[arg-type]
+    os.replace(temporary, target)
+
+
+def _render(job: _Job) -> Rendered:
+    root = Path(job.root)
+    if job.source is None:
+        return Rendered(None, None, missing="no data folder recorded; pass --data-dir")
+    source = Path(job.source)
+    thumb, full = root / job.thumb, root / job.full if job.full else None
+    full_href = job.full or source.resolve().as_uri()
+    try:
+        if _fresh(thumb, source) and (full is None or _fresh(full, source)):
+            with Image.open(thumb) as done:
+                return Rendered(job.thumb, full_href, *done.size)
+        with Image.open(source) as opened:
+            image = opened.convert("RGB")
+        if job.crop is not None:
+            image = image.crop(tuple(job.crop))  # type: ignore[arg-type]
+        if full is not None:
+            if job.crop is None:
+                full.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, full)
+            else:
+                _write_atomic(image, full, format="PNG")
+        image.thumbnail((job.edge, job.edge))
+        _write_atomic(image, thumb, format="JPEG", quality=JPEG_QUALITY)
+        return Rendered(job.thumb, full_href, *image.size)
+    except FileNotFoundError:
+        return Rendered(None, None, missing=f"image not found: {source}")
+    except (OSError, ValueError) as error:  # PIL's UnidentifiedImageError, truncated files, bad crops
+        return Rendered(None, None, missing=f"image cannot be decoded: {source} ({error})")
+
+
+def render_pictures(pictures: Iterable[Picture], root: Path, *, edge: int = THUMB_EDGE, copy_full: bool = False,
+                    jobs: int | None = None) -> dict[Picture, Rendered]:
+    """Write the thumbnails (and full-size crops or copies) of ``pictures`` under ``root``."""
+    unique = list(dict.fromkeys(pictures))
+    work = []
+    for picture in unique:
+        key = picture_key(picture)
+        suffix = Path(picture.path).suffix.lower() or ".img"
+        full = None
+        if picture.crop is not None:
+            full = f"img/f/{key[:2]}/{key}.png"
+        elif copy_full:
+            full = f"img/f/{key[:2]}/{key}{suffix}"
+        work.append(_Job(picture.source, picture.crop, f"img/t/{key[:2]}/{key}.jpg", full, str(root), edge))
+    jobs = jobs or os.cpu_count() or 1
+    if jobs > 1 and len(work) >= PARALLEL_FROM:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            results = list(pool.map(_render, work, chunksize=64))
+    else:
+        results = [_render(job) for job in work]
+    return dict(zip(unique, results))
