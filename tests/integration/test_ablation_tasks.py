@@ -1,6 +1,5 @@
 """The ablation tasks (hint, conversation history, in-context examples, random proactive options):
-end to end through lmms-eval with the oracle, the random baseline and a tiny real LLaVA, prompt
-snapshots, seeds and the hooks' handling of settings.
+end to end through lmms-eval with the oracle, the random baseline and a tiny real LLaVA.
 
 Four ``python -m lmms_eval`` runs, two at a time, shared by the module:
 
@@ -17,27 +16,21 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from functools import cache
 from pathlib import Path
 
 import pytest
 
 from proactivebench_ext.core.policies import oracle_requests
-from proactivebench_ext.core.variants import VARIANTS, ablation_groups, all_tasks
+from proactivebench_ext.core.variants import VARIANTS, ablation_groups
 from proactivebench_ext.lmms import hooks
 
 from ..lmms_runs import TURN_KEYS, Run, read_run
 from ..tiny_models import build_tiny_llava
+from ..unit.test_ablation_tasks import ABLATIONS, GROUPS, REPO, docs
 
-REPO = Path(__file__).resolve().parents[2]
 TASKS_DIR = REPO / "tasks" / "proactivebench"
-ABLATIONS = {task: spec for task, spec in all_tasks().items() if spec[0] not in ("main", "reference")}
-GROUPS = ["proactivebench_hint", "proactivebench_history", "proactivebench_random", *ablation_groups()]
 SEEDED = [task for task, (variant, _) in ABLATIONS.items() if VARIANTS[variant].settings]
 SEED1 = {f"seed1_{task.removeprefix('proactivebench_')}": task for task in SEEDED}  # copies with seed: 1
-@cache
-def docs(variant: str, acronym: str) -> tuple[dict[str, str], ...]:
-    return tuple(hooks.doc_rows(acronym, variant))
 
 
 def task_docs(task: str) -> tuple[dict[str, str], ...]:

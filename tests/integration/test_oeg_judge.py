@@ -12,88 +12,21 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from proactivebench_ext.core.naming import scenario_slug
 from proactivebench_ext.judge import phase as judge_cli
-from proactivebench_ext.judge.phase import (
-    OegInput,
-)
 
-from ..fake_judge_server import FakeJudge, Reply, user_text
+from ..fake_judge_server import FakeJudge, Reply
+from ..unit.test_oeg_judge import DATE, golden_cases, golden_script, write_samples_logs
 
-GOLDEN = Path(__file__).parents[1] / "golden" / "oeg.jsonl"
 REPO = Path(__file__).resolve().parents[2]
-DATE = "20990101_000000"
 
 
-@pytest.fixture
-def judge_env(monkeypatch):
-    """Point lmms-eval's judge variables at a fake judge; quick timeouts and backoff."""
-    for name in ("API_TYPE", "LLM_JUDGE_URL", "JUDGE_MODEL_VERSION", "PROACTIVEBENCH_JUDGE_INLINE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("OPENAI_API_KEY", "EMPTY")
-    monkeypatch.setenv("PROACTIVEBENCH_JUDGE_TIMEOUT", "0.5")
-    monkeypatch.setenv("PROACTIVEBENCH_JUDGE_BACKOFF", "0.01")
-    monkeypatch.setenv("PROACTIVEBENCH_JUDGE_RETRIES", "3")
-
-    def point(url: str) -> None:
-        monkeypatch.setenv("OPENAI_API_URL", url)
-    return point
 
 
 # -- the golden records as a generation log ----------------------------------------------------
-def golden_cases() -> list[dict]:
-    """One case per (golden entry, scripted judge output) parsed with the acronym, as our tasks do."""
-    cases, seen = [], set()
-    for r, record in enumerate(map(json.loads, GOLDEN.read_text("utf-8").splitlines())):
-        if "error" in record:
-            continue
-        for k, judged in enumerate(j for j in record["judged"] if j["dataset_arg"] == record["acronym"]):
-            # answers are unique, so the scripted judge can tell the cases apart; the first case of
-            # each record keeps the golden answer (and so the golden judge messages) when it can
-            answer = record["generated_answer"]
-            if k or answer in seen:
-                answer = f"{answer} (probe {r}.{k})"
-            seen.add(answer)
-            cases.append({"record": record, "k": k, "output": judged["judge_output"], "parsed": judged["parsed"],
-                          "answer": answer, "golden_messages": answer == record["generated_answer"]})
-    return cases
 
 
-def write_samples_logs(logdir: Path, cases: list[dict]) -> dict[str, list[dict]]:
-    """One lmms-eval samples file per scenario, in the layout lmms-eval writes (target = judge input)."""
-    by_task: dict[str, list[dict]] = {}
-    for case in cases:
-        by_task.setdefault(f"proactivebench_oeg_{scenario_slug(case['record']['acronym'])}", []).append(case)
-    logdir.mkdir(parents=True, exist_ok=True)
-    for task, task_cases in by_task.items():
-        lines = []
-        for doc_id, case in enumerate(task_cases):
-            record = case["record"]
-            target = OegInput(record["acronym"], str(record["entry"]["id"]), record["prompt"], record["valid_answers"])
-            lines.append(json.dumps({"doc_id": doc_id, "target": target.to_target(), "filtered_resps": [case["answer"]],
-                                     "doc_hash": "x", "input": record["prompt"]}))
-        (logdir / f"{DATE}_samples_{task}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return by_task
 
 
-def golden_script(cases: list[dict], *, always_500: str, flaky: str, slow: str):
-    """Scripted judge: each answer gets its golden output, half of them behind a <think> block
-    full of digits; one answer always fails with 500, one fails twice first, one is slow once."""
-    outputs = {case["answer"]: case["output"] for case in cases}
-
-    def script(messages, attempt):
-        answer = user_text(messages).split("### System Output:\n", 1)[1]
-        if answer == always_500 or (answer == flaky and attempt < 2):
-            return Reply(status=500 if answer == always_500 else 503)
-        if answer == slow and attempt == 0:
-            return Reply(content="1,1", delay=1.5)  # past the 0.5 s timeout: never read
-        output = outputs[answer]
-        if hash(answer) % 2:
-            output = f"<think>\nComparing: 1,0,1 then 0,1. Final list follows.\n</think>\n\n{output}"
-        return Reply(content=output)
-    return script
 
 
 

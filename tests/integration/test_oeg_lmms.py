@@ -37,10 +37,10 @@ from proactivebench_ext.judge.prompts import METRICS, parse_judge_output, strip_
 from proactivebench_ext.lmms.oeg_hooks import sample_oeg
 
 from ..fake_judge_server import FakeJudge, Reply, user_text
+from ..unit.test_oeg_lmms import JUDGE_VARS
 
 MODEL = "proactive_oracle_open"  # the oracle baseline, answering open questions in words
 SLUGS = {scenario_slug(a): a for a in SCENARIO_ACRONYMS}
-JUDGE_VARS = ("API_TYPE", "OPENAI_API_URL", "LLM_JUDGE_URL", "JUDGE_MODEL_VERSION", "PROACTIVEBENCH_JUDGE_INLINE")
 OEG_OUTPUTS = (  # scripted single-turn verdicts: reasoning blocks, wrong lengths, garbage
     "<think>\nThe answer mentions 1 idea, so 1,0,1 is wrong.\n</think>\n\n1,0",
     "0,1",

@@ -19,8 +19,8 @@ import pytest
 from proactivebench_ext.report import aggregate, cli, read, render
 from proactivebench_ext.report.paper import SCENARIOS
 
-PAPER_JSON = Path(read.__file__).parents[1] / "resources" / "paper_results.json"
-SLUG = {s: s.lower().replace("-", "") for s in SCENARIOS}
+from ..unit.test_report import PAPER_JSON, SLUG, md_block
+
 MCQA_ABLATIONS = ("hint", "history", "random")  # run by the oracle when helper tasks exist; no judge needed
 
 
@@ -85,21 +85,6 @@ def full_report(lmms_runs: dict[str, Path], tmp_path_factory: pytest.TempPathFac
     return out
 
 
-def md_block(md: str, section: str, model: str) -> dict[str, list[str]]:
-    """The sub-rows of one model in one table of report.md: row label -> cells."""
-    lines = md.split(f"## {section}", 1)[1].split("\n## ", 1)[0].splitlines()
-    rows: dict[str, list[str]] = {}
-    inside = False
-    for line in lines:
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if line.startswith("| **"):
-            inside = cells[0].startswith(f"**{model}**")
-        elif not line.startswith("|  |"):
-            inside = False
-        if inside:
-            rows[cells[1]] = cells[2:]
-    assert rows, f"no rows for {model} in section {section}"
-    return rows
 
 
 TABLE1 = "ProactiveBench, multi-turn MCQA (Table 1)"

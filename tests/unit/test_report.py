@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,59 +19,14 @@ from proactivebench_ext.report.paper import PAPER_MODEL_IDS, SCENARIOS, paper_na
 
 PAPER_JSON = Path(read.__file__).parents[1] / "resources" / "paper_results.json"
 SLUG = {s: s.lower().replace("-", "") for s in SCENARIOS}
-MCQA_ABLATIONS = ("hint", "history", "random")  # run by the oracle when helper tasks exist; no judge needed
 
 
-def _available_ablations() -> list[str]:
-    try:
-        from proactivebench_ext.core.variants import VARIANTS
-    except ImportError:
-        return []
-    return [v for v in VARIANTS if v in MCQA_ABLATIONS or v.startswith("icl")]
 
 
-def _lmms(out: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "lmms_eval", *args, "--output_path", str(out)]
 
 
-@pytest.fixture(scope="session")
-def lmms_runs(tmp_path_factory: pytest.TempPathFactory, offline_env: dict[str, str]) -> dict[str, Path]:
-    """Four real lmms-eval runs (two at a time): their --output_path folders by name."""
-    pytest.importorskip("lmms_eval")
-    root = tmp_path_factory.mktemp("lmms_runs")
-    groups = ",".join(["proactivebench", "proactivebench_reference", *(f"proactivebench_{v}" for v in _available_ablations())])
-    commands = {
-        "oracle": _lmms(root / "oracle", "--model", "proactive_oracle", "--tasks", groups, "--log_samples"),
-        "random": _lmms(root / "random", "--model", "proactive_random", "--tasks",
-                        "proactivebench,proactivebench_reference", "--limit", "3", "--log_samples"),
-        # the runner stops every episode after 2 rounds: the oracle needs more, so all of them error
-        "cut": _lmms(root / "cut", "--model", "proactive_oracle", "--tasks", "proactive_rod", "--limit", "2",
-                     "--gen_kwargs", "max_agentic_steps=2", "--log_samples"),
-    }
-    try:
-        sys.path.insert(0, str(Path(__file__).parent))
-        from tiny_models import build_tiny_llava
-
-        tiny = build_tiny_llava(root / "tiny_llava", letters_only=4)
-        commands["tiny"] = _lmms(root / "tiny", "--model", "llava_hf", "--model_args",
-                                 f"pretrained={tiny},device_map=cpu", "--device", "cpu", "--tasks",
-                                 "proactive_rod,proactive_vsod,proactivebench_reference_rod", "--limit", "2",
-                                 "--log_samples")
-    except ImportError:  # no torch/transformers: the three scripted runs still cover the report
-        pass
-    names = list(commands)
-    for pair in (names[:2], names[2:]):
-        procs = {n: subprocess.Popen(commands[n], cwd=root, env=offline_env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True) for n in pair}
-        for name, proc in procs.items():
-            log = proc.communicate(timeout=600)[0]
-            # lmms-eval exits 0 on failure: the results file is the proof the run worked
-            assert list((root / name).rglob("*_results.json")), f"lmms-eval run {name} failed:\n{log[-3000:]}"
-    return {name: root / name for name in names}
 
 
-def _results(folder: Path) -> dict:
-    return json.loads(next(folder.rglob("*_results.json")).read_text())
 
 
 
