@@ -6,7 +6,10 @@ request moves the scenario to its next image, anything else ends it with failure
 holds what all scenarios share; their own rules are in :mod:`.scenarios`.
 
 The engine never raises on a model answer: where the reference implementation crashed, the
-episode ends as a failure and ``stats["error"]`` says why.
+episode ends as a failure and ``stats["error"]`` says why. Such a turn is recorded like any other
+(its answer, evaluations and action), so ``num_turns`` counts the turn the episode failed on.
+Entries the reference could never play (a field of the wrong type or out of bounds, a template
+that leaves the data folder) raise :class:`InvalidEntryError` when the episode is made.
 """
 
 from __future__ import annotations
@@ -21,16 +24,10 @@ from typing import Any, Iterator, Mapping
 from .constants import ROTATE, STOP, load_benchmark
 from .matching import CORRECT, MISMATCH, Match, match_answer, mcqa_prompt
 from .scenarios import (
-    Box, EpisodeFault, InvalidEntryError, Sample, Scenario, State, resolve_scenario,
+    Box, EpisodeFault, InvalidEntryError, Sample, Scenario, State, resolve_scenario, unsafe_path_reason,
 )
 
 __all__ = ["Turn", "Outcome", "Episode", "new_episode", "reachable_episodes", "reachable_images", "InvalidEntryError"]
-
-_TYPES: dict[str, type | tuple[type, ...]] = {
-    "image_template": str, "first_image": int, "num_images": int, "reference_image": int,
-    "prompt": str, "options": list, "categories": list, "answer": str,
-}
-
 
 @dataclass(frozen=True)
 class Turn:
@@ -166,7 +163,11 @@ class Episode:
         space = self.sample.action_space
         chosen = chosen_option.lower()
         if self.random_actions is not None:  # random mode: any admissible request of this scenario
-            chosen = self.random_actions.choice([key for key, action in keywords.items() if action in space and action != STOP])
+            admissible = [key for key, action in keywords.items() if action in space and action != STOP]
+            if not admissible:
+                raise EpisodeFault(f"random mode: {self.scenario.acronym} sample {self.sample.id!r} admits no move "
+                                   f"(action ids {list(space)})")
+            chosen = self.random_actions.choice(admissible)
         found: int | None = None
         for key, action in keywords.items():
             if action not in space or key not in chosen:
@@ -209,7 +210,7 @@ class Episode:
                 self.done = True
                 return
             raise EpisodeFault(f"the request leads to image {state.image_id}, outside the valid images "
-                               f"{list(self.sample.valid_images)}", "num_images")
+                               f"{_short(self.sample.valid_images)}", "num_images")
         self.state = state
         self._turn = self._build_turn()
 
@@ -220,6 +221,9 @@ class Episode:
             relative = scenario.image_path(sample, state, reference=self.reference)
         except (KeyError, IndexError, ValueError, AttributeError) as exc:
             raise EpisodeFault(f"cannot format {sample.image_template!r}: {exc!r}", "image_template") from None
+        unsafe = unsafe_path_reason(relative)
+        if unsafe is not None:
+            raise EpisodeFault(f"the image path {relative!r} of turn {state.num_turns + 1} {unsafe}", "image_template")
         if self.reference:
             prompt = texts.reference_prompt if texts.reference_prompt is not None else sample.prompt
             options = sample.categories
@@ -248,14 +252,12 @@ def _match(text: str, correct: list[str], options: tuple[str, ...] | list[str], 
         raise EpisodeFault(f"accepted answers {correct} are not all among the shown options {list(options)}") from None
 
 
-def _check_types(scenario: Scenario, entry: Mapping[str, Any]) -> None:
-    for name, expected in _TYPES.items():
-        if name in entry and not isinstance(entry[name], expected) or isinstance(entry.get(name), bool):
-            raise InvalidEntryError(scenario.dataset, entry.get("id"), name,
-                                    f"expected {getattr(expected, '__name__', expected)}, got {type(entry[name]).__name__}")
-    for name in ("options", "categories"):
-        if any(not isinstance(item, str) for item in entry.get(name, [])):
-            raise InvalidEntryError(scenario.dataset, entry.get("id"), name, "every item must be a string")
+def _short(values: Any) -> str:
+    """A list for a message: ranges stay ranges, long lists are cut."""
+    if isinstance(values, range):
+        return f"0..{len(values) - 1}" if len(values) else "none"
+    items = list(values[:20])
+    return f"{items}{' ...' if len(values) > 20 else ''}"
 
 
 def new_episode(scenario: str | Scenario, entry: Mapping[str, Any], data_dir: str | os.PathLike = "", *,
@@ -271,7 +273,6 @@ def new_episode(scenario: str | Scenario, entry: Mapping[str, Any], data_dir: st
     rules = scenario if isinstance(scenario, Scenario) else resolve_scenario(scenario)
     if not isinstance(entry, Mapping):
         raise InvalidEntryError(rules.dataset, None, "entry", f"expected a JSON object, got {type(entry).__name__}")
-    _check_types(rules, entry)
     sample = rules.parse(entry, random_actions=random_actions is not None)
     try:
         return Episode(rules, sample, os.fspath(data_dir), hint=hint, reference=reference, random_actions=random_actions)
@@ -293,12 +294,22 @@ def reachable_episodes(episode: Episode) -> Iterator[Episode]:
                 stack.append(child)
 
 
-def reachable_images(scenario: str | Scenario, entry: Mapping[str, Any], *, reference: bool = False) -> list[str]:
+def reachable_images(scenario: str | Scenario, entry: Mapping[str, Any], *, reference: bool = False,
+                     max_states: int | None = None) -> list[str]:
     """Every relative image path a turn of ``entry`` may show, in discovery order.
 
     Explores every accepted request from the first turn on (states are deduplicated), so it is
-    exact by construction rather than a second copy of each scenario's image rules.
+    exact by construction rather than a second copy of each scenario's image rules. The number of
+    states grows with frames x turns; past ``max_states`` the entry raises
+    :class:`InvalidEntryError` instead of exhausting memory and time.
     """
     start = new_episode(scenario, entry, reference=reference)
-    paths = (episode.observe().relative_image_path for episode in reachable_episodes(start))
-    return list(dict.fromkeys(paths))
+    paths: dict[str, None] = {}
+    for count, episode in enumerate(reachable_episodes(start), start=1):
+        if max_states is not None and count > max_states:
+            field = "max_steps" if "max_steps" in entry else "num_images"
+            raise InvalidEntryError(start.scenario.dataset, start.sample.id, field,
+                                    f"more than {max_states:,} distinct turns are reachable (num_images "
+                                    f"{start.sample.num_images}, max_steps {start.sample.max_steps})")
+        paths.setdefault(episode.observe().relative_image_path)
+    return list(paths)

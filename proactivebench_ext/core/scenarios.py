@@ -10,11 +10,19 @@ lets policies explore episodes without copying anything else.
 Where the reference implementation raised (asserts, ``list.remove`` of a missing option, an index
 past the end of a list), the rules raise :class:`EpisodeFault`; the engine turns it into an
 :class:`InvalidEntryError` before the first turn and into a failed episode afterwards.
+
+Every field is read through :class:`FieldReader`, which checks its type and bounds before anything
+is built from it: one hostile number (``num_images: 1000000000``, ``max_steps: 0``) or template
+(``{image:>400000000}``, ``../``) must make an :class:`InvalidEntryError`, never a huge allocation,
+an endless episode or a path outside the data folder.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
+import string
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping, Sequence
 
@@ -31,6 +39,7 @@ ZOOM_OPTION = "Move farther from the object."
 HORIZONTAL_OPTIONS = ("Move the camera to the left.", "Move the camera to the right.")
 VERTICAL_OPTIONS = ("Move the camera up.", "Move the camera down.")
 ROD_CORRUPTED_FRAME = "natural_bluebl_greenr-banana-s6"
+COCO_DIRECTIONS = ("up", "down", "left", "right", "zoom")
 
 
 class EpisodeFault(Exception):
@@ -85,7 +94,7 @@ class Sample:
     correct_indices: tuple[int, ...]  # their indices in ``options``
     action_space: tuple[int, ...]
     max_steps: int
-    valid_images: tuple[int, ...]
+    valid_images: Sequence[int]  # a range unless the entry lists them (MVP-N)
     step_size: int = 1  # CIT
     quality_answer: str | None = None  # IN-C
     camera: Camera | None = None  # COCO
@@ -104,11 +113,126 @@ class State:
     vertical_turns: int = 0
 
 
-def _required(entry: Mapping[str, Any], name: str, dataset: str) -> Any:
-    try:
-        return entry[name]
-    except KeyError:
-        raise InvalidEntryError(dataset, entry.get("id"), name, "missing field") from None
+# -- bounds on entry fields -----------------------------------------------------------------------
+# Far above the released data (at most 120 frames, 8 CIT steps, granularity 5) and low enough that
+# no single field can make an episode unbounded or a turn expensive.
+MAX_TURNS = 1000  # turns of one episode; lmms-eval runs allow as many agentic rounds
+MAX_IMAGE_ID = 10_000_000  # frame / view ids and counts
+MAX_ITEMS = 10_000  # options, categories, MVP-N views
+MAX_TEXT = 100_000  # characters of one text field
+MAX_COORDINATE = 1_000_000  # COCO crop coordinates and steps, in pixels
+# ``{image}``-style fields may carry a short format spec: optional fill (a letter, digit, ``_``,
+# ``-`` or space) and alignment, sign, zero padding, a width below 100, and an int/str type.
+_FORMAT_SPEC = re.compile(r"(?:[0-9A-Za-z_ -]?[<>=^])?[+ -]?0?\d{0,2}[bdoxXs]?")
+_WINDOWS_DRIVE = re.compile(r"[A-Za-z]:")
+
+
+def unsafe_path_reason(path: str) -> str | None:
+    """Why ``path`` cannot be an image path relative to the data folder (None when it can).
+
+    Pure text rules (absolute paths, ``..`` components, NUL bytes); symlinks leaving the folder are
+    a filesystem matter, checked where images are opened.
+    """
+    if not path:
+        return "is empty"
+    if "\0" in path:
+        return "contains a NUL byte"
+    if path.startswith(("/", "\\")) or _WINDOWS_DRIVE.match(path):
+        return "is absolute; image paths are relative to the data folder"
+    if ".." in re.split(r"[\\/]", path):
+        return "has a '..' component, which leaves the data folder"
+    return None
+
+
+class FieldReader:
+    """Reads one entry's fields with their types and bounds; any violation is an InvalidEntryError."""
+
+    def __init__(self, entry: Mapping[str, Any], dataset: str):
+        self.entry, self.dataset = entry, dataset
+
+    def fail(self, name: str, message: str) -> InvalidEntryError:
+        return InvalidEntryError(self.dataset, self.entry.get("id"), name, message)
+
+    def __call__(self, name: str) -> Any:
+        """The raw value (any type): only its presence is checked."""
+        try:
+            return self.entry[name]
+        except KeyError:
+            raise self.fail(name, "missing field") from None
+
+    def integer(self, name: str, low: int, high: int) -> int:
+        value = self(name)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.fail(name, f"expected an integer, got {_describe(value)}")
+        if not low <= value <= high:
+            raise self.fail(name, f"{value} is outside [{low}, {high}]")
+        return value
+
+    def number(self, name: str, low: float, high: float) -> float:
+        return self.check_number(name, self(name), low, high)
+
+    def check_number(self, name: str, value: Any, low: float, high: float) -> float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            raise self.fail(name, f"expected a finite number, got {_describe(value)}")
+        if not low <= value <= high:
+            raise self.fail(name, f"{value} is outside [{low}, {high}]")
+        return value
+
+    def text(self, name: str) -> str:
+        value = self(name)
+        if not isinstance(value, str):
+            raise self.fail(name, f"expected a string, got {_describe(value)}")
+        if len(value) > MAX_TEXT:
+            raise self.fail(name, f"{len(value)} characters, more than {MAX_TEXT}")
+        return value
+
+    def texts(self, name: str) -> tuple[str, ...]:
+        items = self._items(name)
+        if any(not isinstance(item, str) or len(item) > MAX_TEXT for item in items):
+            raise self.fail(name, f"every item must be a string of at most {MAX_TEXT} characters")
+        return items
+
+    def integers(self, name: str, low: int, high: int) -> tuple[int, ...]:
+        items = self._items(name)
+        if any(not isinstance(item, int) or isinstance(item, bool) or not low <= item <= high for item in items):
+            raise self.fail(name, f"every item must be an integer in [{low}, {high}]")
+        return items
+
+    def _items(self, name: str) -> tuple[Any, ...]:
+        value = self(name)
+        if not isinstance(value, (list, tuple)):
+            raise self.fail(name, f"expected a list, got {_describe(value)}")
+        if len(value) > MAX_ITEMS:
+            raise self.fail(name, f"{len(value)} items, more than {MAX_ITEMS}")
+        return tuple(value)
+
+    def template(self, name: str, fields: frozenset[str] | None) -> str:
+        """A path template: relative, inside the data folder, formatting only ``fields`` (None: used as is)."""
+        value = self.text(name)
+        literal = value
+        if fields is not None:
+            try:
+                parts = list(string.Formatter().parse(value))
+            except ValueError as error:
+                raise self.fail(name, f"{value!r} is not a valid template ({error})") from None
+            for _, field, spec, conversion in parts:
+                if field is None:
+                    continue
+                if field not in fields or conversion or not _FORMAT_SPEC.fullmatch(spec or ""):
+                    allowed = ", ".join("{" + f + "}" for f in sorted(fields))
+                    raise self.fail(name, f"{value!r}: placeholder {{{field}{'!' + conversion if conversion else ''}"
+                                          f"{':' + spec if spec else ''}}} is not allowed; use {allowed} with at most "
+                                          "a short format spec (e.g. {image:03})")
+            literal = "".join(text for text, *_ in parts)
+        reason = unsafe_path_reason(literal)
+        if reason is not None:
+            raise self.fail(name, f"{value!r} {reason}")
+        return value
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
 
 
 class Scenario:
@@ -122,6 +246,7 @@ class Scenario:
     # What an oracle aims for: the reference frame (videos, ROD) or the last request accepted.
     oracle_goal: ClassVar[str] = "exhaust"
     frames_wrap_around: ClassVar[bool] = False  # ROD, VSOD: moving past the last frame shows the first
+    template_fields: ClassVar[frozenset[str] | None] = frozenset({"image"})  # None: the template is the path
 
     @property
     def texts(self) -> ScenarioTexts:
@@ -136,37 +261,45 @@ class Scenario:
 
     # -- reading an entry ---------------------------------------------------------------------
     def parse(self, entry: Mapping[str, Any], *, random_actions: bool = False) -> Sample:
-        need = lambda name: _required(entry, name, self.dataset)  # noqa: E731
-        sample_id = need("id")
-        options, categories, answer = tuple(need("options")), tuple(need("categories")), need("answer")
-        for name in ("image_template", "first_image", "num_images", "reference_image", "prompt"):
-            need(name)
+        read = FieldReader(entry, self.dataset)
+        sample_id = read("id")
+        options, categories = read.texts("options"), read.texts("categories")
+        answer = read.text("answer")
+        image_template = read.template("image_template", self.template_fields)
+        first_image = read.integer("first_image", 0, MAX_IMAGE_ID)
+        num_images = read.integer("num_images", 1, MAX_IMAGE_ID)
+        reference_image = read.integer("reference_image", 0, MAX_IMAGE_ID)
+        prompt = read.text("prompt")
         if answer not in categories:
             raise InvalidEntryError(self.dataset, sample_id, "answer", f"{answer!r} is not one of the categories {list(categories)}")
         indices = self.correct_option_indices(entry, options, random_actions)
         base = dict(
             id=sample_id,
-            image_template=entry["image_template"],
-            first_image=entry["first_image"],
-            num_images=entry["num_images"],
-            reference_image=entry["reference_image"],
-            prompt=entry["prompt"],
+            image_template=image_template,
+            first_image=first_image,
+            num_images=num_images,
+            reference_image=reference_image,
+            prompt=prompt,
             options=options,
             categories=categories,
             answer=answer,
             correct_indices=indices,
             correct_options=tuple(options[i] for i in indices),
             action_space=self.action_space,
-            max_steps=entry["num_images"],
-            valid_images=tuple(range(entry["num_images"])),
+            max_steps=num_images,
+            valid_images=range(num_images),
         )
-        base.update(self.parse_extra(entry, need))
+        base.update(self.parse_extra(entry, read))
+        if not 1 <= base["max_steps"] <= MAX_TURNS:
+            field = "max_steps" if "max_steps" in entry else "num_images"
+            raise InvalidEntryError(self.dataset, sample_id, field, f"allows {base['max_steps']} turns; an episode has "
+                                                                    f"between 1 and {MAX_TURNS}")
         return Sample(**base)
 
     def correct_option_indices(self, entry: Mapping[str, Any], options: Sequence[str], random_actions: bool) -> tuple[int, ...]:
         return tuple(i for i, option in enumerate(options) if not is_abstain(option))
 
-    def parse_extra(self, entry: Mapping[str, Any], need) -> dict[str, Any]:
+    def parse_extra(self, entry: Mapping[str, Any], read: FieldReader) -> dict[str, Any]:
         """Scenario-specific fields of :class:`Sample` (and overrides of the defaults)."""
         return {}
 
@@ -261,8 +394,8 @@ class VideoOcclusion(Scenario):
     action_space = (STOP, REWIND, FORWARD)
     image_id_digits = 4
 
-    def parse_extra(self, entry, need):
-        need("strong_occlusions")  # read (and required) by the reference, though unused
+    def parse_extra(self, entry, read):
+        read("strong_occlusions")  # read (and required) by the reference, though unused
         return {}
 
     def advance(self, sample, state, action):
@@ -281,8 +414,10 @@ class MultiViewPerception(Scenario):
     image_id_digits = 4
     last_turn_categories_only = True
 
-    def parse_extra(self, entry, need):
-        valid = tuple(need("valid_images"))
+    template_fields = frozenset({"image", "informative"})
+
+    def parse_extra(self, entry, read):
+        valid = read.integers("valid_images", 0, MAX_IMAGE_ID)
         return {"valid_images": valid} if valid else {}
 
     def format_template(self, sample, state, image_id, *, reference):
@@ -313,7 +448,9 @@ class CorruptedImage(Scenario):
             return super().correct_option_indices(entry, options, random_actions)
         raise InvalidEntryError(self.dataset, entry.get("id"), "quality_answer", f"{quality!r} is not one of the options {list(options)}")
 
-    def parse_extra(self, entry, need):
+    template_fields = frozenset({"level"})
+
+    def parse_extra(self, entry, read):
         return {"valid_images": (1, 2, 3, 4, 5), "quality_answer": entry.get("quality_answer")}
 
     def format_template(self, sample, state, image_id, *, reference):
@@ -367,8 +504,11 @@ class HowToVideo(Scenario):
     action_space = (STOP, REWIND, FORWARD)
     random_stops_at_edges = True
 
-    def parse_extra(self, entry, need):
-        return {"step_size": need("step_size"), "max_steps": need("max_steps")}
+    def parse_extra(self, entry, read):
+        return {"step_size": read.integer("step_size", 1, MAX_IMAGE_ID), "max_steps": read.integer("max_steps", 1, MAX_TURNS)}
+
+    def format_template(self, sample, state, image_id, *, reference):
+        return sample.image_template.format(image=str(image_id))  # the reference formats the id as text
 
     def _trim_at_ends(self, sample: Sample, state: State, options: list[str]) -> list[str]:
         if state.image_id - sample.step_size < 0:
@@ -405,12 +545,22 @@ class CocoCrop(Scenario):
     acronym = "COCO"
     action_space = (STOP, UP, DOWN, LEFT, RIGHT, ZOOM)  # per sample: see parse_extra
 
-    def parse_extra(self, entry, need):
-        direction, granularity = need("direction"), need("granularity")
-        horizontal, vertical, crop = need("horizontal_step"), need("vertical_step"), need("crop")
+    template_fields = None  # a single photo: the template is the path
+
+    def parse_extra(self, entry, read):
+        direction = read.text("direction")
+        if not any(key in direction for key in COCO_DIRECTIONS):
+            raise read.fail("direction", f"{direction!r} names no move ({', '.join(COCO_DIRECTIONS)})")
+        granularity = read.integer("granularity", 1, MAX_TURNS // 2)
+        horizontal = read.number("horizontal_step", 0, MAX_COORDINATE)
+        vertical = read.number("vertical_step", 0, MAX_COORDINATE)
+        crop = read("crop")
+        if not isinstance(crop, Mapping):
+            raise read.fail("crop", f"expected an object with top, left, height and width, got {_describe(crop)}")
         for key in ("top", "left", "height", "width"):
             if key not in crop:
                 raise InvalidEntryError(self.dataset, entry.get("id"), "crop", f"missing {key!r}")
+            read.check_number("crop", crop[key], -MAX_COORDINATE, MAX_COORDINATE)
         max_horizontal = max_vertical = 0
         if "zoom" in direction:
             actions = (STOP, ZOOM)
