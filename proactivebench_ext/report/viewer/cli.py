@@ -41,3 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"wrote {summary.out / 'index.html'}: {summary.runs} run(s), {summary.tasks} task(s), "
           f"{summary.episodes} episodes, {summary.images} images{missing}, {summary.seconds:.1f} s")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
