@@ -232,18 +232,27 @@ def test_samples_that_disagree_with_the_results_file_are_flagged(lmms_runs, tmp_
 
 
 def test_ablation_rows_show_deltas_against_zero_shot(lmms_runs, tmp_path):
-    """The random baseline's episodes relabelled as the oracle's hint run: deltas = hint − zero-shot."""
+    """The random baseline's episodes relabelled as the oracle's hint run: deltas = hint − zero-shot.
+
+    The oracle's own run holds hint tasks too, and per cell the later run wins: the relabelled run
+    gets a date after every real run. With the random run's own date it depended on which of the
+    two runs, started together, read the clock first (the random one's date is often a second
+    earlier, and the oracle's real hint cells then won: delta 0 instead of hint − main).
+    """
     copy = tmp_path / "hint"
     shutil.copytree(lmms_runs["random"], copy)
-    results_file = next(copy.rglob("*_results.json"))
-    data = json.loads(results_file.read_text())
+    original = next(copy.rglob("*_results.json"))
+    date, later = original.name.removesuffix("_results.json"), "29991231_000000"
+    data = json.loads(original.read_text())
     data["results"] = {k.replace("proactive_", "proactivebench_hint_"): v for k, v in data["results"].items()
                        if k.startswith("proactive_")}
     data["n-samples"] = {k.replace("proactive_", "proactivebench_hint_"): v for k, v in data["n-samples"].items()}
     data["config"]["model"] = "proactive_oracle"
-    results_file.write_text(json.dumps(data))
-    for samples in copy.rglob("*_samples_proactive_*.jsonl"):
-        samples.rename(samples.with_name(samples.name.replace("_samples_proactive_", "_samples_proactivebench_hint_")))
+    original.with_name(f"{later}_results.json").write_text(json.dumps(data))
+    original.unlink()
+    for samples in copy.rglob(f"{date}_samples_*.jsonl"):
+        relabelled = samples.name.replace(date, later, 1).replace("_samples_proactive_", "_samples_proactivebench_hint_")
+        samples.rename(samples.with_name(relabelled))
     assert cli.main([str(lmms_runs["oracle"]), str(copy), "--out", str(tmp_path / "out"), "--no-plots"]) == 0
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     row = next(r for r in report["tables"]["hint"]["rows"] if r["model"] == "proactive_oracle")
