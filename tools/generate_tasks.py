@@ -51,7 +51,10 @@ class Family:
 
 MCQA_HOOKS = "proactivebench_ext.lmms.hooks"
 OEG_HOOKS = "proactivebench_ext.lmms.oeg_hooks"
-ACC_ONLY = "metric_list:\n  - metric: acc\n    aggregation: mean\n    higher_is_better: true\n"
+ERRORS_METRIC = ("  - metric: errors  # episodes errored on a data fault (bad row or image): left out of the other "
+                 "metrics; docs/faults.md\n    aggregation: !function proactivebench_ext.lmms.faults.count\n"
+                 "    higher_is_better: false\n")
+ACC_ONLY = "metric_list:\n  - metric: acc\n    aggregation: mean\n    higher_is_better: true\n" + ERRORS_METRIC
 
 
 def mcqa_family(variant: str) -> Family:

@@ -2,8 +2,10 @@
 
 Checks what an evaluation would hit, before a long model run hits it: every test-set row parses
 and starts an episode, and every image any turn may show (in default and in reference mode)
-exists and decodes. Each problem names the file, the line or sample id, and the fix; the exit
-status is non-zero when there is any.
+exists, stays inside the data folder, is under the pixel cap and decodes. Each problem is one line
+naming the file, the line or sample id, the field and the fix; the exit status is non-zero when
+there is any. Nothing in the data can make it raise: the rules are those of
+:mod:`.validate` and of the engine, and anything else a row triggers becomes a problem line too.
 """
 
 from __future__ import annotations
@@ -15,12 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, TextIO
 
-from PIL import Image
-
 from ..core.constants import load_benchmark
+from ..core.engine import InvalidEntryError, new_episode, reachable_images
 from ..core.naming import acronym_of, dataset_name
-from .layout import POINT_AT_LOCAL_COPY, is_dropped, iter_jsonl, jsonl_path, test_ids
+from .layout import POINT_AT_LOCAL_COPY, iter_jsonl, jsonl_path, may_be_test_row, test_ids
+from .errors import DataError
+from .validate import Fault, image_fault_reason, image_fix, max_image_pixels, row_fault
 
+# Distinct turns explored per row and mode to list its images: the released rows need at most a
+# few hundred; a row past this is implausible (frames x turns) and is reported, not explored.
+MAX_STATES = 100_000
 
 
 @dataclass(frozen=True)
@@ -31,10 +37,28 @@ class Problem:
     message: str
     fix: str
     sample_id: Any = None
+    field: str | None = None
 
     def __str__(self) -> str:
-        sample = f" (sample {self.sample_id!r})" if self.sample_id is not None else ""
-        return f"{self.location}{sample}: {self.message}\n    fix: {self.fix}"
+        sample = f" (sample {_cut(repr(self.sample_id), 60)})" if self.sample_id is not None else ""
+        where = f" field {self.field!r}:" if self.field else ""
+        return printable(f"{self.location}{sample}:{where} {_cut(self.message, 600)}; fix: {self.fix}")
+
+    @classmethod
+    def of(cls, fault: Fault) -> "Problem":
+        return cls(fault.location, fault.reason, fault.fix, fault.sample_id, fault.field)
+
+
+def printable(text: str) -> str:
+    """One line that any terminal can print: line breaks folded, unencodable characters escaped
+    (a JSONL may hold lone surrogates such as ``"\\udc80"``, which are valid JSON)."""
+    if "\n" in text or "\r" in text:
+        text = " ".join(text.split())
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 @dataclass
@@ -45,31 +69,14 @@ class ScenarioReport:
     problems: list[Problem] = field(default_factory=list)
 
 
-def check_image(path: Path, *, decode: bool = True) -> str | None:
-    """Why the image at ``path`` cannot be shown, or None when it can."""
-    if not path.is_file():
-        return "missing"
-    try:
-        with Image.open(path) as image:
-            if decode:
-                image.load()  # a truncated file fails only when its pixels are read
-    except (OSError, SyntaxError, ValueError) as error:
-        return f"cannot be decoded ({type(error).__name__}: {error})"
-    return None
-
-
-def _missing_image_fix(data_dir: Path, dataset: str, relative: str) -> str:
-    archive = data_dir / f"{dataset}.zip"
-    if archive.is_file() and not (data_dir / relative.split("/")[0]).is_dir():
-        return f"unzip {archive} in place (`cd {data_dir} && unzip {archive.name}`)"
-    return f"extract {dataset}.zip into {data_dir} so that {relative} exists, or re-download the dataset; {POINT_AT_LOCAL_COPY}"
+def check_image(path: Path, *, decode: bool = True, data_dir: Path | None = None) -> str | None:
+    """Why the image at ``path`` cannot be shown, or None when it can (see :func:`.validate.image_fault_reason`)."""
+    return image_fault_reason(path, data_dir=data_dir, decode=decode)
 
 
 def check_scenario(scenario: str, data_dir: Path, *, decode: bool = True,
                    progress: Callable[[str], None] | None = None) -> ScenarioReport:
     """Check one scenario's JSONL and the images its test-set rows can show."""
-    from ..core.engine import InvalidEntryError, new_episode, reachable_images
-
     acronym, dataset = acronym_of(scenario), dataset_name(scenario)
     report = ScenarioReport(acronym)
     path = jsonl_path(dataset, data_dir)
@@ -77,33 +84,51 @@ def check_scenario(scenario: str, data_dir: Path, *, decode: bool = True,
         report.problems.append(Problem(str(path), f"missing: no {path.name} for {acronym}",
                                        f"copy {path.name} from the dataset's test/ folder into {data_dir}; {POINT_AT_LOCAL_COPY}"))
         return report
+    try:
+        _check_rows(acronym, dataset, path, data_dir, report, decode=decode, progress=progress)
+    except OSError as error:
+        report.problems.append(Problem(str(path), f"cannot be read ({error})", f"re-download {path.name}"))
+    if not report.samples and not report.problems:
+        report.problems.append(Problem(str(path), f"no row belongs to the {acronym} test set (ids of filter_ids)",
+                                       f"this is not the released {path.name} (empty or another split): re-download it"))
+    return report
+
+
+def _check_rows(acronym: str, dataset: str, path: Path, data_dir: Path, report: ScenarioReport, *, decode: bool,
+                progress: Callable[[str], None] | None) -> None:
     ids, first_line, checked = test_ids(dataset), {}, set()
     for row in iter_jsonl(path):
+        if not may_be_test_row(row, ids):
+            continue
         where = f"{path}:{row.line}"
-        if row.entry is None:
-            report.problems.append(Problem(where, row.error or "unreadable", f"repair line {row.line} or re-download {path.name}"))
+        fault = row_fault(row)
+        if fault is not None:
+            report.problems.append(Problem.of(fault))
             continue
         entry = row.entry
+        assert entry is not None
         if "id" not in entry:
-            report.problems.append(Problem(where, "row has no 'id' field", "add the sample id or re-download the file"))
+            report.problems.append(Problem(where, "row has no 'id' field", "add the sample id or re-download the file",
+                                           field="id"))
             continue
         sample_id = entry["id"]
-        if is_dropped(entry) or sample_id not in ids:
+        key = _id_key(sample_id)
+        if key in first_line:
+            report.problems.append(Problem(where, f"id {sample_id!r} repeats line {first_line[key]}",
+                                           "remove the duplicate row", sample_id, "id"))
             continue
-        if sample_id in first_line:
-            report.problems.append(Problem(where, f"id {sample_id!r} repeats line {first_line[sample_id]}",
-                                           "remove the duplicate row", sample_id))
-            continue
-        first_line[sample_id] = row.line
+        first_line[key] = row.line
         report.samples += 1
         try:
             new_episode(acronym, entry, data_dir).observe()
-            relatives = [rel for reference in (False, True) for rel in reachable_images(acronym, entry, reference=reference)]
+            relatives = [rel for reference in (False, True)
+                         for rel in reachable_images(acronym, entry, reference=reference, max_states=MAX_STATES)]
         except InvalidEntryError as error:
-            report.problems.append(Problem(where, f"cannot be played: {error}",
-                                           f"correct the row's {error.field!r} field (see the released JSONL for its format)", sample_id))
+            report.problems.append(Problem(where, f"cannot be played: {error.reason}",
+                                           f"correct the row's {error.field!r} field (see the released JSONL for its format)",
+                                           sample_id, error.field))
             continue
-        except Exception as error:  # a malformed row must not stop the check of the others
+        except Exception as error:  # noqa: BLE001 - a malformed row must not stop the check of the others
             report.problems.append(Problem(where, f"cannot be played ({type(error).__name__}: {error})",
                                            "compare the row with the released JSONL and correct it", sample_id))
             continue
@@ -112,18 +137,21 @@ def check_scenario(scenario: str, data_dir: Path, *, decode: bool = True,
                 continue
             checked.add(relative)
             report.images_checked += 1
-            reason = check_image(data_dir / relative, decode=decode)
-            if reason == "missing":
-                report.problems.append(Problem(where, f"image {relative} is missing", _missing_image_fix(data_dir, dataset, relative), sample_id))
-            elif reason is not None:
+            reason = check_image(data_dir / relative, decode=decode, data_dir=data_dir)
+            if reason is not None:
                 report.problems.append(Problem(where, f"image {relative} {reason}",
-                                               f"the file is damaged: re-extract {dataset}.zip or re-download it", sample_id))
+                                               image_fix(reason, relative, data_dir, dataset), sample_id, "image"))
         if progress is not None and report.samples % 100 == 0:
             progress(f"{acronym}: {report.samples} samples, {report.images_checked} images")
-    if not report.samples and not report.problems:
-        report.problems.append(Problem(str(path), f"no row belongs to the {acronym} test set (ids of filter_ids)",
-                                       f"this is not the released {path.name}: re-download it"))
-    return report
+
+
+def _id_key(sample_id: Any) -> Any:
+    """A hashable key for an id of any JSON type (a list or object id is a problem of its own)."""
+    try:
+        hash(sample_id)
+    except TypeError:
+        return repr(sample_id)
+    return sample_id
 
 
 def check_data_dir(data_dir: str | os.PathLike[str], scenarios: Iterable[str] | None = None, *,
@@ -172,6 +200,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(error.args[0]))
     if not args.data_dir.is_dir():
         print(f"error: {args.data_dir} is not a directory; {POINT_AT_LOCAL_COPY}", file=sys.stderr)
+        return 2
+    try:
+        max_image_pixels()
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     reports = check_data_dir(args.data_dir, scenarios, decode=not args.quick, progress=_stderr_progress(sys.stderr))
     for report in reports:

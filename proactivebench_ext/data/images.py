@@ -1,7 +1,10 @@
 """Loading the image a turn shows, one turn at a time.
 
 Images are opened only when a turn needs them, so evaluating the whole benchmark never holds more
-than the current image in memory.
+than the current image in memory. Every load is bounded: the header's size is checked against the
+pixel cap (:func:`.validate.max_image_pixels`) before decoding, a COCO crop box may not ask for more
+pixels than that either, and with ``data_dir`` the path must stay inside the data folder once
+symlinks are resolved.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from PIL import Image
 
 from ..core.ablations import Prompt
 from .errors import DataError, DataNotFoundError
+from .validate import max_image_pixels, open_image, outside_reason
 
 Box = Sequence[float]
 
@@ -22,6 +26,18 @@ class ShownTurn(Protocol):
 
     image_path: str
     crop: Box | None
+
+
+class ImageError(DataError):
+    """An image a turn needs cannot be shown: ``path``, ``reason`` and ``fix`` say which, why and what to do."""
+
+    def __init__(self, path: str, reason: str, fix: str):
+        super().__init__(f"image {path} {reason}; {fix}")
+        self.path, self.reason, self.fix = path, reason, fix
+
+
+class MissingImageError(ImageError, DataNotFoundError):
+    """The image file does not exist."""
 
 
 def resize_short_edge(image: Image.Image, short_edge: int) -> Image.Image:
@@ -37,20 +53,33 @@ def resize_short_edge(image: Image.Image, short_edge: int) -> Image.Image:
     return image.resize((int(width * scale), int(height * scale)))
 
 
-def load_turn_image(turn: ShownTurn, *, short_edge: int | None = None) -> Image.Image:
-    """The RGB image of ``turn``: opened from disk, cropped to ``turn.crop`` (COCO), optionally resized."""
+def load_turn_image(turn: ShownTurn, *, short_edge: int | None = None,
+                    data_dir: str | os.PathLike[str] | None = None) -> Image.Image:
+    """The RGB image of ``turn``: opened from disk, cropped to ``turn.crop`` (COCO), optionally resized.
+
+    Raises :class:`MissingImageError` (a :class:`DataNotFoundError`) for a missing file and
+    :class:`ImageError` (a :class:`DataError`) for one that is outside ``data_dir``, over the pixel
+    cap, undecodable, or cropped to an oversized box.
+    """
     path = os.fspath(turn.image_path)
+    if data_dir is not None:
+        outside = outside_reason(path, data_dir)
+        if outside is not None:
+            raise ImageError(path, outside, "images must be files inside the data folder: replace the link by the file")
+    if not os.path.isfile(path):
+        raise MissingImageError(path, "not found", "the dataset archive is probably not extracted next to its JSONL "
+                                "(`python -m proactivebench_ext check-data DIR` lists every missing file)")
     try:
-        with Image.open(path) as opened:
-            image = opened.convert("RGB")
-    except FileNotFoundError:
-        raise DataNotFoundError(
-            f"image {path} not found; the dataset archive is probably not extracted next to its JSONL "
-            "(`python -m proactivebench_ext check-data DIR` lists every missing file)"
-        ) from None
-    except OSError as error:  # PIL's UnidentifiedImageError and truncated files are OSErrors
-        raise DataError(f"image {path} cannot be decoded ({error}); re-extract its dataset archive") from error
+        image = open_image(path)
+    except DataError as error:
+        raise ImageError(path, str(error), f"re-extract its dataset archive, or run `python -m proactivebench_ext "
+                                           "check-data DIR`") from None
     if turn.crop is not None:
+        left, top, right, bottom = turn.crop
+        area = max(right - left, 0) * max(bottom - top, 0)
+        if area > max_image_pixels():
+            raise ImageError(path, f"is cropped to {tuple(turn.crop)}, {area:,.0f} pixels, over the cap of "
+                                   f"{max_image_pixels():,}", "check the row's crop and step fields")
         image = image.crop(tuple(turn.crop))
     if short_edge is not None:
         image = resize_short_edge(image, short_edge)

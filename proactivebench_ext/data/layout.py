@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -29,6 +30,10 @@ POINT_AT_LOCAL_COPY = (
 )
 
 
+MAX_LINE_BYTES = 4 * 1024 * 1024  # a released row is a few KB; a longer line is damage, not data
+_ID_PREFIX = re.compile(rb'^\s*\{\s*"id"\s*:\s*(-?\d{1,18})\s*[,}]')
+
+
 @dataclass(frozen=True)
 class JsonlRow:
     """One line of a dataset JSONL: the parsed entry, or why it could not be parsed."""
@@ -37,6 +42,7 @@ class JsonlRow:
     line: int  # 1-based, as editors show it
     entry: dict[str, Any] | None
     error: str | None = None
+    salvaged: dict[str, Any] | None = None  # a damaged line's object as far as it could be read (its id)
 
 
 def jsonl_path(scenario: str, data_dir: str | os.PathLike[str]) -> Path:
@@ -62,21 +68,55 @@ def is_test_row(entry: Mapping[str, Any], ids: frozenset[int]) -> bool:
 def iter_jsonl(path: Path) -> Iterator[JsonlRow]:
     """Rows of a JSONL file one at a time, keeping bad lines as rows with an ``error``.
 
-    Blank lines are skipped. Reading lazily keeps memory flat on the larger datasets.
+    Blank lines are skipped. Reading lazily, one bounded line at a time, keeps memory flat on the
+    larger datasets and on a damaged file (a line over ``MAX_LINE_BYTES`` is an error, not a read
+    of the whole file). A damaged line keeps what can still be read of it in ``salvaged`` (at least
+    its id where the line starts like a row), so the test-set filter can tell whether it mattered.
     """
-    with open(path, "r", encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
+    with open(path, "rb") as handle:
+        number = 0
+        while True:
+            raw = handle.readline(MAX_LINE_BYTES + 1)
+            if not raw:
+                return
+            number += 1
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                while raw and not raw.endswith(b"\n"):  # skip the rest of the line in bounded reads
+                    raw = handle.readline(MAX_LINE_BYTES)
+                yield JsonlRow(path, number, None, f"line longer than {MAX_LINE_BYTES:,} bytes")
                 continue
-            try:
-                entry = json.loads(text)
-            except json.JSONDecodeError as error:
-                yield JsonlRow(path, number, None, f"not valid JSON ({error.msg} at column {error.colno})")
+            if not raw.strip():
                 continue
-            if not isinstance(entry, dict):
-                yield JsonlRow(path, number, None, f"expected a JSON object, got {type(entry).__name__}")
-                continue
-            yield JsonlRow(path, number, entry)
+            yield _parse_line(path, number, raw)
+
+
+def _parse_line(path: Path, number: int, raw: bytes) -> JsonlRow:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        salvaged = _loads(raw.decode("utf-8", errors="replace"))[0]
+        return JsonlRow(path, number, None, f"not UTF-8 (byte 0x{raw[error.start]:02x} at byte {error.start + 1})",
+                        salvaged if isinstance(salvaged, dict) else _salvage_id(raw))
+    entry, error = _loads(text)
+    if error is not None:
+        return JsonlRow(path, number, None, error, _salvage_id(raw))
+    if not isinstance(entry, dict):
+        return JsonlRow(path, number, None, f"expected a JSON object, got {type(entry).__name__}")
+    return JsonlRow(path, number, entry)
+
+
+def _loads(text: str) -> tuple[Any, str | None]:
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as error:
+        return None, f"not valid JSON ({error.msg} at column {error.colno})"
+    except (ValueError, RecursionError) as error:  # e.g. an integer of thousands of digits, deep nesting
+        return None, f"not valid JSON ({type(error).__name__}: {str(error)[:200]})"
+
+
+def _salvage_id(raw: bytes) -> dict[str, Any] | None:
+    match = _ID_PREFIX.match(raw)
+    return {"id": int(match.group(1))} if match else None
 
 
 def require_jsonl(scenario: str, data_dir: str | os.PathLike[str]) -> Path:
@@ -103,15 +143,24 @@ def load_test_set(scenario: str, data_dir: str | os.PathLike[str]) -> list[dict[
     ids = test_ids(scenario)
     entries = []
     for row in iter_jsonl(path):
+        if not may_be_test_row(row, ids):
+            continue
         if row.entry is None:
             raise DataError(f"{path}:{row.line}: {row.error}; re-download or re-extract the file "
                             f"(`python -m proactivebench_ext check-data {path.parent}` lists every problem)")
         if "id" not in row.entry:
             raise DataError(f"{path}:{row.line}: row has no 'id' field, so the test-set filter cannot apply; "
                             "the file is not a ProactiveBench JSONL or is damaged")
-        if is_test_row(row.entry, ids):
-            entries.append(row.entry)
+        entries.append(row.entry)
     return entries
+
+
+def may_be_test_row(row: JsonlRow, ids: frozenset[int]) -> bool:
+    """Whether a row is (or, damaged beyond knowing its id, may be) a test-set row."""
+    known = row.entry if row.entry is not None else row.salvaged
+    if known is None or "id" not in known:
+        return True
+    return is_test_row(known, ids)
 
 
 def embedded_data_dir() -> Path:

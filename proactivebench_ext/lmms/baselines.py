@@ -23,6 +23,7 @@ from ..core.constants import load_benchmark
 from ..core.engine import Episode
 from ..core.matching import option_letter
 from ..core.policies import oracle_answer
+from .faults import doc_fault
 from .hooks import doc_to_target, episode_from_doc
 from ..core.variants import get_variant
 
@@ -133,6 +134,8 @@ class ProactiveOracle(_ScriptedModel):
         self._blind_tasks: set[str] = set()
 
     def choose(self, task: str, doc_id: int, doc: Any, prompt: str, options: list[str], visuals: Sequence[Any] = ()) -> str:
+        if doc_fault(doc) is not None:  # a row with a data fault: the task ignores this answer
+            return options[0]
         key = (task, doc_id)
         shadow = self._shadows.get(key)
         if shadow is None or shadow.done or not _shows(shadow, prompt):

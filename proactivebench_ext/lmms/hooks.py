@@ -259,10 +259,11 @@ def doc_to_visual(doc: Doc, lmms_eval_specific_kwargs: Settings | None = None) -
     if faults.doc_fault(doc) is not None:
         return faults.placeholder_images()
     settings = settings_of(doc, lmms_eval_specific_kwargs)
-    return faults.first_request_images(doc, settings, partial(_first_request_images, doc, settings))
+    return faults.first_request_images(doc, settings, partial(load_first_request, doc, settings))
 
 
-def _first_request_images(doc: Doc, settings: Settings) -> list[Image.Image] | Fault:
+def load_first_request(doc: Doc, settings: Settings) -> list[Image.Image] | Fault:
+    """The first request's images, or the data fault that keeps one of them from being shown."""
     return faults.load_images(doc, request_for(doc, episode_from_doc(doc, settings), settings).images)
 
 
@@ -288,7 +289,7 @@ def doc_to_text(doc: Doc, lmms_eval_specific_kwargs: Mapping[str, Any] | None = 
     if not round_idx:
         return faults.placeholder_prompt() if fault else request_for(doc, episode_from_doc(doc, settings), settings).text
     if fault is None and not previous_round_info:  # round 1: could the first request be shown?
-        fault = faults.first_request_fault(doc, settings, partial(_first_request_images, doc, settings))
+        fault = faults.first_request_fault(doc, settings, partial(load_first_request, doc, settings))
     if fault is not None:  # the answer to the placeholder is not played
         return _errored_round(doc, fault, [], settings)
     answers = list(previous_round_info["answers"]) if previous_round_info else []

@@ -27,15 +27,16 @@ from loguru import logger
 
 from ..core.constants import load_benchmark
 from ..core.engine import Episode, Turn
+from ..core.naming import task_name
 from ..core.variants import OEG_VARIANTS
-from ..data.images import load_turn_image
+from ..data.validate import Fault
 from ..judge.phase import (
     JUDGED, MALFORMED, UNJUDGED, OegInput, judge_answer, mapped_answer, mapping_messages, mean_of_judged,
     new_record, parse_mapping, record_values,
 )
 from ..judge.client import JudgeClient, JudgeError, JudgeSettings, how_to_configure, judge_configured
 from ..judge.prompts import strip_reasoning
-from . import hooks
+from . import faults, hooks
 from .runtime.options import refuse_unsafe_caching
 
 Doc = Mapping[str, Any]
@@ -70,6 +71,7 @@ def require_judge(needed: bool) -> None:
         JudgeClient(JudgeSettings.from_env()).check_reachable()
 
 
+@faults.reported
 def process_docs(dataset: Any, oeg_variant: str | None = None) -> Any:
     """Expand the spec rows (a scenario each) into the sampled test entries of ``oeg_variant``
     (from the leaf's partial below; spec rows naming their own ``oeg_variant`` still work)."""
@@ -80,7 +82,12 @@ def process_docs(dataset: Any, oeg_variant: str | None = None) -> Any:
     if multiturn:
         refuse_unsafe_caching(sys.argv)
     require_judge(multiturn)
-    rows = [row for spec in specs for row in oeg_rows(spec["scenario"], spec["oeg_variant"])]
+    rows = []
+    for spec in specs:
+        spec_rows = oeg_rows(spec["scenario"], spec["oeg_variant"])
+        if all(faults.doc_fault(row) for row in spec_rows):
+            faults.note_task_failure(task_name(spec["oeg_variant"], spec["scenario"]), faults.doc_fault(spec_rows[0]))
+        rows.extend(spec_rows)
     return datasets.Dataset.from_list(rows)
 
 
@@ -106,12 +113,25 @@ def oeg_input(doc: Doc) -> OegInput:
 doc_to_visual = hooks.doc_to_visual
 
 
+@faults.reported
 def doc_to_text(doc: Doc, lmms_eval_specific_kwargs: Mapping[str, Any] | None = None) -> str:
-    return oeg_input(doc).prompt
+    return faults.placeholder_prompt() if faults.doc_fault(doc) else oeg_input(doc).prompt
 
 
 def doc_to_target(doc: Doc) -> str:
+    if faults.doc_fault(doc):  # still a judge input, so a --predict_only log stays readable
+        return OegInput(doc["scenario"], doc["sample_id"], faults.placeholder_prompt(), "").to_target()
     return oeg_input(doc).to_target()
+
+
+def _data_fault(doc: Doc) -> Fault | None:
+    """The doc's data fault: its row's, or that of the first turn's image (see :mod:`.faults`)."""
+    return faults.doc_fault(doc) or faults.first_request_fault(doc, {}, partial(hooks.load_first_request, doc, {}))
+
+
+def _errored(doc: Doc, fault: Fault) -> dict[str, Any]:
+    return {**faults.errored_values(doc, fault), "oeg_judge": {"status": "errored", "error": f"data fault: {fault.reason}",
+                                                               "fault": fault.to_json()}}
 
 
 def _text(response: Any) -> str:
@@ -120,8 +140,13 @@ def _text(response: Any) -> str:
     return "" if response is None else str(response)
 
 
+@faults.reported
 def process_results(doc: Doc, results: Sequence[Any]) -> dict[str, Any]:
-    """Per-metric values (100/0, None when unjudged), the counts, and the whole judge record."""
+    """Per-metric values (100/0, None when unjudged), the counts, and the whole judge record; for an
+    episode errored on a data fault, ``errors`` and the fault only."""
+    fault = _data_fault(doc)
+    if fault is not None:
+        return _errored(doc, fault)
     answer, judge_in = _text(results), oeg_input(doc)
     if judge_configured():
         settings = JudgeSettings.from_env()
@@ -133,7 +158,7 @@ def process_results(doc: Doc, results: Sequence[Any]) -> dict[str, Any]:
     else:
         record = {**new_record(judge_in, answer, None), "error": NOT_JUDGED_YET}
     judged = record["status"] == JUDGED
-    return {**record_values(record), "unjudged": float(not judged),
+    return {"errors": 0.0, **record_values(record), "unjudged": float(not judged),
             "malformed": float(judged and not record["well_formed"]), "oeg_judge": record}
 
 
@@ -161,10 +186,10 @@ def map_turn(doc: Doc, episode: Episode, model_output: str) -> dict[str, Any]:
             "fed_answer": fed, "how": how}
 
 
-def multiturn_record(doc: Doc, episode: Episode, steps: list[dict[str, Any]]) -> dict[str, Any]:
+def multiturn_record(doc: Doc, episode: Episode, steps: list[dict[str, Any]], fault: Fault | None = None) -> dict[str, Any]:
     unjudged = any(step["status"] != JUDGED for step in steps)
     error = next((step["error"] for step in steps if step["error"]), None)
-    record = hooks.episode_record(doc, episode, error=f"unjudged: {error}" if unjudged else None)
+    record = hooks.episode_record(doc, episode, error=f"unjudged: {error}" if unjudged else None, fault=fault)
     return {**record, "format": MULTITURN_FORMAT, "oeg_turns": steps, "unjudged": unjudged,
             "malformed": sum(1 for step in steps if step["mapping"] == MALFORMED)}
 
@@ -176,13 +201,21 @@ def dump_record(record: Mapping[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False).replace("<", "\\u003c")
 
 
+@faults.reported
 def doc_to_text_multiturn(doc: Doc, lmms_eval_specific_kwargs: Mapping[str, Any] | None = None,
                           previous_output: Sequence[Any] | None = None, round_idx: int | None = None,
                           previous_round_info: Mapping[str, Any] | None = None) -> Any:
     """Round 0: the first turn's open question. Later: map the last answer, play it, then show the
     next turn or end with the episode record (agentic protocol)."""
     if not round_idx:
-        return hooks.episode_from_doc(doc).observe().prompt
+        return faults.placeholder_prompt() if faults.doc_fault(doc) else hooks.episode_from_doc(doc).observe().prompt
+    if not previous_round_info:  # round 1: could the first turn be shown?
+        fault = _data_fault(doc)
+        if fault is not None:
+            record = (hooks.fault_record(doc, fault) if faults.doc_fault(doc)
+                      else multiturn_record(doc, hooks.episode_from_doc(doc), [], fault))
+            info = {"answers": [], "steps": [], "state": {"done": True, "correct": False, "errored": True}}
+            return None, None, True, [dump_record({**record, "format": MULTITURN_FORMAT})], info
     answers = list(previous_round_info["answers"]) if previous_round_info else []
     steps = [dict(step) for step in previous_round_info["steps"]] if previous_round_info else []
     episode = hooks.replay(doc, answers)
@@ -196,22 +229,43 @@ def doc_to_text_multiturn(doc: Doc, lmms_eval_specific_kwargs: Mapping[str, Any]
         info = {"answers": answers, "steps": steps, "state": {"done": True, "correct": record["correct"]}}
         return None, None, True, [dump_record(record)], info
     turn = episode.observe()
+    images = faults.load_images(doc, [turn])
+    if isinstance(images, Fault):
+        record = multiturn_record(doc, episode, steps, images)
+        info = {"answers": answers, "steps": steps, "state": {"done": True, "correct": False, "errored": True}}
+        return None, None, True, [dump_record(record)], info
     info = {"answers": answers, "steps": steps, "state": {"turn": turn.index, "image_path": turn.relative_image_path}}
-    return [load_turn_image(turn)], turn.prompt, False, None, info
+    return images, turn.prompt, False, None, info
 
 
+@faults.reported
 def process_results_multiturn(doc: Doc, results: Sequence[Any]) -> dict[str, Any]:
     """``acc`` (100/0) and ``psr`` (requests) per judged episode, None if the judge failed mid-episode."""
     try:
         record = json.loads(_text(results))
     except json.JSONDecodeError:
         record = None
+    if faults.doc_fault(doc):
+        return _errored(doc, faults.doc_fault(doc))  # type: ignore[arg-type]
+    if isinstance(record, dict) and record.get("format") == MULTITURN_FORMAT and record.get("fault"):
+        confirmed = _confirmed_fault(doc, record)
+        if confirmed is not None:
+            return _errored(doc, confirmed)
     if not isinstance(record, dict) or record.get("format") != MULTITURN_FORMAT:
         logger.error(f"{doc['scenario']} sample {doc['sample_id']}: the final response is not a multi-turn OEG record "
                      "(run with lmms-eval's agentic runner and enough max_agentic_steps); counted unjudged")
-        return {"acc": None, "psr": None, "unjudged": 1.0, "malformed": 0.0}
+        return {"errors": 0.0, "acc": None, "psr": None, "unjudged": 1.0, "malformed": 0.0}
     unjudged = bool(record["unjudged"])
-    return {"acc": None if unjudged else (100.0 if record["correct"] else 0.0),
+    return {"errors": 0.0, "acc": None if unjudged else (100.0 if record["correct"] else 0.0),
             "psr": None if unjudged else float(record["num_requests"]),
             "unjudged": float(unjudged), "malformed": float(record["malformed"])}
 
+
+def _confirmed_fault(doc: Doc, record: Mapping[str, Any]) -> Fault | None:
+    """The fault a multi-turn record names, if the turn it stopped at still cannot be shown."""
+    answers = [turn.get("answer", "") for turn in record.get("turns", []) if isinstance(turn, dict)]
+    episode = hooks.replay(doc, answers)
+    if episode.done or len(episode.history) != len(answers):
+        return None
+    images = faults.load_images(doc, [episode.observe()])
+    return images if isinstance(images, Fault) else None

@@ -60,8 +60,9 @@ def test_process_docs_expands_the_spec_rows_into_a_dataset(monkeypatch):
 
 def test_data_dir_comes_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("PROACTIVEBENCH_DATA_DIR", str(tmp_path))
-    with pytest.raises(FileNotFoundError, match="ROD"):
-        doc_rows("ROD", "main")
+    (doc,) = doc_rows("ROD", "main")  # no JSONL there: the task fails alone, as one errored doc naming the file
+    assert doc["data_dir"] == str(tmp_path)
+    assert "Realistic-Occlusion-Dataset_preprocessed.jsonl" in doc["fault"] and "PROACTIVEBENCH_DATA_DIR" in doc["fault"]
 
 
 @pytest.mark.parametrize("argv", [["--use_cache", "/tmp/c"], ["--use_cache=/tmp/c"], ["--cache_requests", "true"],
@@ -147,7 +148,7 @@ HOSTILE = {
 def test_any_answer_ends_the_episode_as_a_failure_without_crashing(acronym, answer):
     doc = doc_rows(acronym, "main")[0]
     metrics, record, model = play(doc, lambda *_: answer)
-    assert metrics == {"acc": 0.0, "psr": 0.0}
+    assert metrics == {"errors": 0.0, "acc": 0.0, "psr": 0.0}
     assert model.rounds == 1 and record["num_turns"] == 1 and record["error"] is None
     assert record["turns"][0]["category_evaluation"] in {"wrong", "mismatch"}
 
@@ -181,7 +182,7 @@ def test_an_episode_cut_by_max_agentic_steps_fails_with_a_clear_error():
     doc = next(doc for doc in doc_rows("ROD", "main") if oracle_requests(episode_from_doc(doc)) >= 2)
     shadow: list = []
     metrics, record, _ = play(doc, partial(oracle_reply, shadow=shadow), max_agentic_steps=2)
-    assert metrics == {"acc": 0.0, "psr": 1.0}
+    assert metrics == {"errors": 0.0, "acc": 0.0, "psr": 1.0}
     assert record["error"].startswith(MAX_STEPS_ERROR)
 
 
@@ -189,11 +190,11 @@ def test_scores_come_from_replaying_answers_not_from_stated_verdicts():
     doc = doc_rows("QD", "main")[0]
     wrong = json.dumps({"format": hooks.RECORD_FORMAT, "correct": True, "num_requests": 5,
                         "turns": [{"answer": "certainly not a category"}]})
-    assert process_results(doc, [wrong]) == {"acc": 0.0, "psr": 0.0}
-    assert process_results(doc, ["not json at all"]) == {"acc": 0.0, "psr": 0.0}
-    assert process_results(doc, []) == {"acc": 0.0, "psr": 0.0}
+    assert process_results(doc, [wrong]) == {"errors": 0.0, "acc": 0.0, "psr": 0.0}
+    assert process_results(doc, ["not json at all"]) == {"errors": 0.0, "acc": 0.0, "psr": 0.0}
+    assert process_results(doc, []) == {"errors": 0.0, "acc": 0.0, "psr": 0.0}
     reference = doc_rows("QD", "reference")[0]
-    assert process_results(reference, ["junk"]) == {"acc": 0.0}
+    assert process_results(reference, ["junk"]) == {"errors": 0.0, "acc": 0.0}
 
 
 # -- configs -------------------------------------------------------------------------------------
@@ -226,7 +227,7 @@ def test_task_configs_match_the_variant_table_and_the_reference_generation():
         variant = VARIANTS[variant_name]
         [leaf] = TASKS_DIR.rglob(f"{task_name(variant.name, acronym)}.yaml")
         config = read_yaml(leaf)
-        assert [metric["metric"] for metric in config["metric_list"]] == list(variant.metrics)
+        assert [metric["metric"] for metric in config["metric_list"]] == [*variant.metrics, "errors"]
         kwargs = config["generation_kwargs"]
         assert kwargs["max_new_tokens"] == generation["max_new_tokens"]
         assert kwargs["do_sample"] is generation["do_sample"] is False
