@@ -29,12 +29,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Callable, Sequence
 
+from .data.errors import DataError
 from .data.layout import DATA_DIR_ENV, DOWNLOAD_ENV, embedded_data_dir
 from .core.naming import SCENARIO_ACRONYMS
 from .report.paper import AVG
 from .report.aggregate import DEFAULT_ITERATIONS
 from .report.cli import write_report
 from .report.read import ReportError
+from .report.viewer.site import write_site
 
 if TYPE_CHECKING:
     from .report.aggregate import Report
@@ -352,6 +354,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                   plots=plots)
         except ReportError as error:
             raise DemoError(f"writing the report failed: {error}") from None
+        try:  # the episodes behind the report, turn by turn (python -m proactivebench_ext view)
+            write_site([run.results_file for run in runs], out / "viewer")
+        except (ReportError, DataError) as error:
+            raise DemoError(f"writing the episode viewer failed: {error}") from None
         expected = ({variant: random_expectation(variant, limit=args.limit, data_dir=data_dir or embedded_data_dir())
                      for variant in VARIANTS}
                     if any(run.model.name == "random" for run in runs) else {})
@@ -363,6 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     (out / "summary.txt").write_text("\n".join(table) + "\n", "utf-8")
     print("", *table, "", sep="\n", file=stream)
     print(f"report: {out / 'report' / 'report.md'}", file=stream)
+    print(f"episodes: {out / 'viewer' / 'index.html'}", file=stream)
     print(f"demo finished in {time.monotonic() - started:.0f} s", file=stream)
     problems = checks(report, runs, expected)
     for problem in problems:

@@ -1,10 +1,11 @@
 """Thumbnails and full-size images for the viewer, written once and reused.
 
 A thumbnail is the image exactly as the model saw it (COCO's crop applied, then scaled down to fit
-``edge`` pixels, never up), stored under ``img/t/`` by a key of its source file and crop. A
-thumbnail newer than its source is reused, so regenerating a site (or adding a run over the same
-data) writes only what is new. The full-size link goes to the source file itself, or, for a cropped
-image, to the crop written once under ``img/f/``; ``copy_full`` copies every full-size image into the
+``edge`` pixels, never up), stored under ``img/t/`` by a key of its source file, crop and size. A
+thumbnail newer than its source is reused (its size kept in ``img/sizes.json``, so it is not even
+opened), so regenerating a site (or adding a run over the same data) writes only what is new. The
+full-size link goes to the source file itself, or, for a cropped image, to the crop written once
+under ``img/f/``; ``copy_full`` copies every full-size image into the
 site so it can be moved without the data folder. A missing or undecodable image becomes a
 :class:`Rendered` with a reason, never an exception.
 """
@@ -12,6 +13,7 @@ site so it can be moved without the data folder. A missing or undecodable image 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from collections.abc import Iterable
@@ -39,10 +41,11 @@ class Rendered:
     missing: str | None = None  # why there is no image
 
 
-def picture_key(picture: Picture) -> str:
+def picture_key(picture: Picture, edge: int = THUMB_EDGE) -> str:
+    """The file name of a picture's thumbnail: its source file, crop and thumbnail size."""
     source = os.path.abspath(picture.source) if picture.source else picture.path
     crop = ",".join(f"{value:g}" for value in picture.crop) if picture.crop else ""
-    return hashlib.sha1(f"{source}|{crop}".encode()).hexdigest()[:20]
+    return hashlib.sha1(f"{source}|{crop}|{edge}".encode()).hexdigest()[:20]
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class _Job:
     full: str | None  # relative to the site root, when the full-size image is written into the site
     root: str
     edge: int
+    known_size: tuple[int, int] | None = None  # the thumbnail's size, from the last site written here
 
 
 def _fresh(target: Path, source: Path) -> bool:
@@ -75,9 +79,11 @@ def _render(job: _Job) -> Rendered:
         return Rendered(None, None, missing="no data folder recorded; pass --data-dir")
     source = Path(job.source)
     thumb, full = root / job.thumb, root / job.full if job.full else None
-    full_href = job.full or source.resolve().as_uri()
+    full_href = job.full or Path(os.path.abspath(source)).as_uri()
     try:
         if _fresh(thumb, source) and (full is None or _fresh(full, source)):
+            if job.known_size is not None:
+                return Rendered(job.thumb, full_href, *job.known_size)
             with Image.open(thumb) as done:
                 return Rendered(job.thumb, full_href, *done.size)
         with Image.open(source) as opened:
@@ -103,20 +109,43 @@ def render_pictures(pictures: Iterable[Picture], root: Path, *, edge: int = THUM
                     jobs: int | None = None) -> dict[Picture, Rendered]:
     """Write the thumbnails (and full-size crops or copies) of ``pictures`` under ``root``."""
     unique = list(dict.fromkeys(pictures))
+    sizes = _read_sizes(root)
     work = []
     for picture in unique:
-        key = picture_key(picture)
+        key = picture_key(picture, edge)
         suffix = Path(picture.path).suffix.lower() or ".img"
         full = None
         if picture.crop is not None:
             full = f"img/f/{key[:2]}/{key}.png"
         elif copy_full:
             full = f"img/f/{key[:2]}/{key}{suffix}"
-        work.append(_Job(picture.source, picture.crop, f"img/t/{key[:2]}/{key}.jpg", full, str(root), edge))
+        thumb = f"img/t/{key[:2]}/{key}.jpg"
+        work.append(_Job(picture.source, picture.crop, thumb, full, str(root), edge, sizes.get(thumb)))
     jobs = jobs or os.cpu_count() or 1
-    if jobs > 1 and len(work) >= PARALLEL_FROM:
+    if jobs > 1 and sum(job.known_size is None for job in work) >= PARALLEL_FROM:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             results = list(pool.map(_render, work, chunksize=64))
     else:
         results = [_render(job) for job in work]
+    sizes.update({result.thumb: (result.width, result.height) for result in results if result.thumb})
+    _write_sizes(root, sizes)
     return dict(zip(unique, results))
+
+
+SIZES = "img/sizes.json"  # thumbnail -> [width, height], so a reused thumbnail is never opened
+
+
+def _read_sizes(root: Path) -> dict[str, tuple[int, int]]:
+    try:
+        data = json.loads((root / SIZES).read_text("utf-8"))
+        return {str(name): (int(size[0]), int(size[1])) for name, size in data.items()}
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return {}
+
+
+def _write_sizes(root: Path, sizes: dict[str, tuple[int, int]]) -> None:
+    path = root / SIZES
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(sizes, separators=(",", ":")), "utf-8")
+    os.replace(temporary, path)

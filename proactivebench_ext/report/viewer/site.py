@@ -48,13 +48,21 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:80] or "run"
 
 
+def _model_name(model_id: str) -> str:
+    """A local checkpoint by its folder name (the full path is in the runs table); hub ids as they are."""
+    if model_id.startswith(("/", "~", "./", "../")):
+        return Path(model_id.rstrip("/")).name or model_id
+    return model_id
+
+
 def run_views(runs: Sequence[Run]) -> list[RunView]:
     """Labels (model, plus the date where a model has several runs) and unique folder names."""
     views, slugs = [], set()
-    names = [run.model_id if run.model_id == run.backend else f"{run.model_id} ({run.backend})" for run in runs]
+    names = [_model_name(run.model_id) if run.model_id == run.backend else f"{_model_name(run.model_id)} ({run.backend})"
+             for run in runs]
     for run, name in zip(runs, names):
         label = f"{name} {run.date}" if names.count(name) > 1 else name
-        slug = base = _slug(f"{run.model_id}-{run.date}")
+        slug = base = _slug(f"{_model_name(run.model_id)}-{run.date}")
         number = 2
         while slug in slugs:
             slug, number = f"{base}-{number}", number + 1
