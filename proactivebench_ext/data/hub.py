@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import lzma
+import math
 import os
 import re
 import shutil
@@ -95,7 +96,8 @@ class ArchiveLimits:
             if not raw:
                 continue
             try:
-                value = kind(float(raw))
+                number = float(raw)
+                value = kind(number) if math.isfinite(number) else 0
             except ValueError:
                 value = 0
             if value <= 0:

@@ -365,8 +365,9 @@ def test_each_limit_names_itself_and_its_variable(tmp_path):
     assert hub.extract_archive(archive, tmp_path / "dest", progress=False, limits=hub.ArchiveLimits()) == 5000
     env = {hub.MAX_BYTES_ENV: "1e9", hub.MAX_RATIO_ENV: "20", hub.MAX_MEMBERS_ENV: "10"}
     assert hub.ArchiveLimits.from_env(env) == hub.ArchiveLimits(max_bytes=10**9, max_ratio=20.0, max_members=10)
-    with pytest.raises(DataError, match=f"{hub.MAX_RATIO_ENV}='lots' is not a positive number"):
-        hub.ArchiveLimits.from_env({hub.MAX_RATIO_ENV: "lots"})
+    for bad in ("lots", "0", "-5", "inf", "nan"):
+        with pytest.raises(DataError, match=f"{hub.MAX_RATIO_ENV}='{bad}' is not a positive number"):
+            hub.ArchiveLimits.from_env({hub.MAX_RATIO_ENV: bad})
 
 
 def test_a_header_that_understates_a_member_bounds_what_is_written(tmp_path):
