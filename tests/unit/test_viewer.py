@@ -22,10 +22,12 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from proactivebench_ext.core.constants import ACTION_NAMES
 from proactivebench_ext.core.naming import parse_task_name
 from proactivebench_ext.core.scenarios import is_abstain
 from proactivebench_ext.data.images import load_turn_image
 from proactivebench_ext.data.layout import embedded_data_dir
+from proactivebench_ext.data.validate import Fault
 from proactivebench_ext.lmms import hooks
 from proactivebench_ext.report.viewer import cli
 from proactivebench_ext.report.viewer.episodes import (
@@ -413,3 +415,26 @@ def test_a_log_from_other_data_is_shown_as_logged_and_says_so(runs: Path, tmp_pa
     assert any("other options" in note for note in view.notes)
     assert all(option.accepted is None for turn in view.turns for option in turn.options)
     assert [option.text for option in view.turns[0].options if option.chosen] == [record["turns"][0]["answer"]]
+
+
+def test_a_data_fault_is_an_errored_episode_naming_the_file_and_fix() -> None:
+    doc = doc_of("proactive_rod", 1)
+    fault = Fault(file="/data/Realistic-Occlusion-Dataset_preprocessed.jsonl", reason="not valid JSON", line=7,
+                  fix="re-extract the archive", sample_id=1)
+    record = hooks.fault_record(doc, fault)
+    view = episode_view({"doc_id": 1, "filtered_resps": json.dumps(record)}, record, variant="main", scenario="ROD")
+    assert view.outcome == ERRORED and view.turns == ()
+    assert "Realistic-Occlusion-Dataset_preprocessed.jsonl:7" in view.reason and "re-extract the archive" in view.reason
+
+
+def test_random_options_say_which_move_a_request_made(site: Path, runs: Path) -> None:
+    asked = 0
+    for task in ("proactivebench_random_cit", "proactive_vsod"):
+        episodes = episodes_of(page_of(site, "proactive_oracle", task))
+        for sample in samples(runs / "oracle", task):
+            record = json.loads(sample["filtered_resps"])
+            for turn, logged in zip(turns_of(episodes[f"d{sample['doc_id']}"]), record["turns"]):
+                if "asked" in turn.classes:
+                    asked += 1
+                    assert f"(action {ACTION_NAMES[logged['action']]})" in turn.one("p", "a").text()
+    assert asked >= 4

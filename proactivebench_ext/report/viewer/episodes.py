@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from ...core.ablations import icl_candidates
-from ...core.constants import STOP, load_benchmark
+from ...core.constants import ACTION_NAMES, STOP, load_benchmark
 from ...core.engine import Episode
 from ...core.matching import CORRECT, MISMATCH, WRONG, Match, match_answer, option_letter
 from ...core.scenarios import is_abstain
 from ...core.variants import HISTORY, OEG_VARIANTS, VARIANTS, get_variant
 from ...data.layout import embedded_data_dir, load_test_set
+from ...data.validate import Fault
 
 EPISODE_FORMAT = "proactivebench_episode/1"
 MULTITURN_FORMAT = "proactivebench_oeg_multiturn/1"
@@ -308,6 +309,9 @@ def _turn_view(logged: Mapping[str, Any], replay: _Replayed | None, picture: Pic
     outcome, reason = turn_outcome(str(logged.get("action_evaluation")), str(logged.get("category_evaluation")),
                                    None, bool(logged.get("done")), request.chosen, category.chosen,
                                    random_edge=bool(replay and replay.random_edge))
+    action = logged.get("action")
+    if outcome == ASKED and isinstance(action, int) and 0 < action < len(ACTION_NAMES):
+        reason += f" (action {ACTION_NAMES[action]})"  # in random-options mode, the random move it made
     chosen = {request.chosen, category.chosen} - {""}
     views = tuple(OptionView(option_letter(i), option, option_kind(option, i, num_requests), option in chosen,
                              None if accepted is None else option in accepted) for i, option in enumerate(options))
@@ -418,6 +422,11 @@ def _mcqa(sample: Mapping[str, Any], record: Mapping[str, Any], variant: str, sc
             model_output=str(step.get("model_output")) if step else None, judge=_mapping_of(step)))
     turns += _unfed_steps(oeg_steps[len(logged_turns):], logged_turns)
     error = record.get("error") or (record.get("stats") or {}).get("error")
+    if error and isinstance(record.get("fault"), Mapping):  # a data fault: name the file, line and fix
+        try:
+            error = f"data fault: {Fault.from_json(dict(record['fault'])).one_line()}"
+        except (KeyError, TypeError, ValueError):
+            pass
     outcome, reason = episode_outcome(bool(record.get("correct")), error, turns)
     if record.get("unjudged"):
         outcome, reason = UNJUDGED, str(error or "the judge failed on a turn")
@@ -427,7 +436,7 @@ def _mcqa(sample: Mapping[str, Any], record: Mapping[str, Any], variant: str, sc
                              str(error), last.model_output, last.judge, last.earlier, last.open_question)
     requests = record.get("num_requests")
     return EpisodeView(
-        sample.get("doc_id"), str(record.get("sample_id")), scenario, variant, str(record.get("target", "")),
+        sample.get("doc_id"), str(record.get("sample_id")), scenario, variant, str(record.get("target") or ""),
         outcome, reason, int(requests) if isinstance(requests, int) else max(len(turns) - 1, 0), tuple(turns),
         entry_index, examples, dict(record.get("settings") or {}), notes=tuple(notes), data_note=data_note)
 

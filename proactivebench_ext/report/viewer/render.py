@@ -159,8 +159,9 @@ def turn_html(turn: TurnView, episode: EpisodeView, images: Mapping[Picture, Ren
         text.append(_verdict_html(turn.judge))
     if turn.earlier:
         thumbs = "".join(_mini(episode.turns[i].picture, images, root) for i in turn.earlier if i < len(episode.turns))
-        text.append(f"<p class='extra earlier'>also sent: turns 1–{len(turn.earlier)} (images at 224 px, their "
-                    f"prompts and answers) {thumbs}</p>")
+        which = "turn 1" if len(turn.earlier) == 1 else f"turns 1–{len(turn.earlier)}"
+        text.append(f"<p class='extra earlier'>also sent: {which} (images at 224 px, with prompts and answers) "
+                    f"{thumbs}</p>")
     parts.append("<div class=txt>" + "".join(text) + "</div>")
     return f"<li class='turn {turn.outcome}'>" + "".join(parts) + "</li>"
 
