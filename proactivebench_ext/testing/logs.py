@@ -19,7 +19,7 @@ from typing import Any
 from ..core.engine import Episode
 from ..core.naming import parse_task_name
 from ..core.policies import oracle_answer
-from ..lmms import hooks
+from ..lmms import faults, hooks
 
 Policy = Callable[[Episode, Mapping[str, Any]], str]
 
@@ -39,7 +39,10 @@ def random_policy(seed: int = 0) -> Policy:
 
 
 def play(doc: Mapping[str, Any], policy: Policy) -> dict[str, Any]:
-    """One doc's episode record under ``policy``, as the hooks write it."""
+    """One doc's episode record under ``policy``, as the hooks write it (a damaged row: its fault record)."""
+    fault = faults.doc_fault(doc)
+    if fault is not None:
+        return hooks.fault_record(doc, fault)
     settings = hooks.settings_of(doc)
     episode = hooks.episode_from_doc(doc, settings)
     while not episode.done:
@@ -76,9 +79,8 @@ def write_run(out: str | Path, tasks: Sequence[str], policy: Policy, *, model: s
                 metrics = hooks.process_results(doc, [response])
                 for name, value in metrics.items():
                     values.setdefault(name, []).append(value)
-                first = hooks.request_for(doc, hooks.episode_from_doc(doc, hooks.settings_of(doc)), hooks.settings_of(doc))
                 sample = {"doc_id": doc_id, "target": hooks.doc_to_target(doc), "filtered_resps": response,
-                          "token_counts": [None], **metrics, "input": first.text}
+                          "token_counts": [None], **metrics, "input": hooks.doc_to_text(doc)}
                 handle.write(json.dumps(sample, ensure_ascii=False) + "\n")
         results[task] = {"alias": parsed.acronym, **{f"{name},none": aggregate(name, items)
                                                       for name, items in values.items()},

@@ -438,3 +438,23 @@ def test_random_options_say_which_move_a_request_made(site: Path, runs: Path) ->
                     asked += 1
                     assert f"(action {ACTION_NAMES[logged['action']]})" in turn.one("p", "a").text()
     assert asked >= 4
+
+
+def test_a_damaged_row_errors_its_episode_and_the_others_still_replay(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(embedded_data_dir(), data)
+    jsonl = data / "Realistic-Occlusion-Dataset_preprocessed.jsonl"
+    lines = jsonl.read_text("utf-8").splitlines(keepends=True)
+    damaged = next(i for i, line in enumerate(lines) if json.loads(line)["id"] == 1)
+    lines[damaged] = lines[damaged][:40] + "\n"  # cut mid-row: its id is still readable
+    jsonl.write_text("".join(lines), "utf-8")
+    write_run(tmp_path / "run", ["proactive_rod"], oracle, data_dir=str(data))
+    out = tmp_path / "site"
+    write_site([tmp_path / "run"], out, jobs=1)
+    episodes = episodes_of(page_of(out, "proactive_oracle", "proactive_rod"))
+    broken = [e for e in episodes.values() if e.attrs["data-outcome"] == ERRORED]
+    assert len(broken) == 1 and f"{jsonl}:{damaged + 1}" in broken[0].one("p", "why").text()
+    for episode in episodes.values():
+        if episode is not broken[0]:
+            assert episode.attrs["data-outcome"] == CORRECT_OUTCOME and not episode.all("ul", "notes")
+            assert any("acc" in o.classes for t in turns_of(episode) for o in options_of(t))

@@ -26,8 +26,8 @@ from ...core.engine import Episode
 from ...core.matching import CORRECT, MISMATCH, WRONG, Match, match_answer, option_letter
 from ...core.scenarios import is_abstain
 from ...core.variants import HISTORY, OEG_VARIANTS, VARIANTS, get_variant
-from ...data.layout import embedded_data_dir, load_test_set
-from ...data.validate import Fault
+from ...data.layout import embedded_data_dir
+from ...data.validate import Fault, TestRow, scan_test_set
 
 EPISODE_FORMAT = "proactivebench_episode/1"
 MULTITURN_FORMAT = "proactivebench_oeg_multiturn/1"
@@ -139,38 +139,59 @@ def usable_data_dir(recorded: str | None, override: str | os.PathLike[str] | Non
     return recorded, f"recorded data folder {recorded} not found; pass --data-dir"
 
 
+@dataclass(frozen=True)
+class _TestSet:
+    """A scenario's test rows in file order, as the task docs are (a damaged row keeps its place)."""
+
+    rows: tuple[TestRow, ...]
+    positions: Mapping[str, tuple[int, ...]]  # sample id -> positions of its rows
+
+    @property
+    def playable(self) -> list[Mapping[str, Any]]:
+        return [row.entry for row in self.rows if row.fault is None and row.entry is not None]
+
+
 @lru_cache(maxsize=64)
-def _test_set(scenario: str, data_dir: str) -> tuple[Mapping[str, Any], ...]:
-    return tuple(load_test_set(scenario, data_dir))
+def _test_set(scenario: str, data_dir: str) -> _TestSet:
+    rows = tuple(scan_test_set(scenario, data_dir))
+    positions: dict[str, list[int]] = {}
+    for position, row in enumerate(rows):
+        if row.entry is not None:
+            positions.setdefault(str(row.entry.get("id")), []).append(position)
+    return _TestSet(rows, {key: tuple(value) for key, value in positions.items()})
 
 
 @lru_cache(maxsize=16)
 def _icl_candidates(scenario: str, data_dir: str) -> tuple[Mapping[str, Any], ...]:
-    return tuple(icl_candidates(scenario, list(_test_set(scenario, data_dir)), data_dir))
+    """The solved-example candidates exactly as the task hooks draw them (playable rows only)."""
+    return tuple(icl_candidates(scenario, _test_set(scenario, data_dir).playable, data_dir))
 
 
 def find_entry(scenario: str, data_dir: str, sample_id: Any, doc_id: Any,
                first_image: str | None) -> tuple[int, Mapping[str, Any]]:
     """The entry a sample played and its position in the test set.
 
-    MCQA docs are the test set in order, so ``doc_id`` is the position; OEG docs are a shuffled
+    MCQA docs are the test rows in file order (damaged ones included, as ``data.validate`` scans
+    them), so ``doc_id`` is the position; OEG docs are a shuffled
     draw, so the entry is found by id (the first with that id whose first turn showed the logged
     image, when ids repeat). Raises ``LookupError`` naming what was searched.
     """
-    entries = _test_set(scenario, data_dir)
-    if isinstance(doc_id, int) and 0 <= doc_id < len(entries) and str(entries[doc_id].get("id")) == str(sample_id):
-        return doc_id, entries[doc_id]
-    matches = [i for i, entry in enumerate(entries) if str(entry.get("id")) == str(sample_id)]
+    test_set = _test_set(scenario, data_dir)
+    matches = test_set.positions.get(str(sample_id), ())
+    if isinstance(doc_id, int) and doc_id in matches:
+        return doc_id, test_set.rows[doc_id].entry  # type: ignore[return-value]
     if not matches:
-        raise LookupError(f"sample {sample_id} is not in the {scenario} test set of {data_dir}")
+        faults = [row.fault.one_line() for row in test_set.rows if row.fault is not None and row.entry is None]
+        raise LookupError(f"sample {sample_id} is not in the {scenario} test set of {data_dir}"
+                          + (f" ({faults[0]})" if faults else ""))
     if len(matches) > 1 and first_image is not None:
         for index in matches:
             try:
-                if _first_turn(scenario, entries[index], data_dir).relative_image_path == first_image:
-                    return index, entries[index]
+                if _first_turn(scenario, test_set.rows[index].entry, data_dir).relative_image_path == first_image:
+                    return index, test_set.rows[index].entry  # type: ignore[return-value]
             except Exception:  # noqa: BLE001 - an unplayable duplicate is simply not the one
                 continue
-    return matches[0], entries[matches[0]]
+    return matches[0], test_set.rows[matches[0]].entry  # type: ignore[return-value]
 
 
 def _first_turn(scenario: str, entry: Mapping[str, Any], data_dir: str) -> Any:
