@@ -1,26 +1,33 @@
-"""Sequential vs lockstep rounds on a tiny real VLM through an unmodified lmms-eval backend.
+"""Sequential vs lockstep (fixed windows and the refilled pool) on a tiny real VLM through lmms-eval.
 
     python bench/rounds.py [--per-scenario 32] [--scenarios ROD,MVP-N,QD] [--batch-sizes 1,8,16,32]
-                           [--max-new-tokens 16] [--size bench]
+                           [--pools 256,32] [--max-new-tokens 16] [--size bench]
 
 Builds a synthetic ProactiveBench set and a tiny random Gemma 3 (``bench``: ~21M parameters,
 answers restricted to option letters so episodes run several rounds, fixed reply length), loads
 lmms-eval's own ``gemma3`` backend once, builds the tasks' requests once, then times, side by
 side in one process, lmms-eval's agentic runner (one backend call per episode per round) and our
-lockstep driver (one call per round over every live episode) at each batch size. Timings cover
-the evaluation loop only (process start-up and model loading excluded). Prints episodes/s, the
-ratio, the share of loop time spent outside the backend's ``generate_until`` (harness overhead)
-and how many episodes came out identical (batch padding changes bf16 numerics slightly).
+driver at each batch size and pool size W: fixed windows of W episodes (the earlier schedule:
+each window runs until its longest episode ends) and the pool (at most W episodes in play, a
+finished one replaced at once). Timings cover the evaluation loop only (process start-up and
+model loading excluded). Prints episodes/s, the ratios, occupancy (requests per model batch /
+batch size, where a call of n requests runs ceil(n / batch) batches), the share of loop time
+spent outside the backend's ``generate_until`` (harness overhead) and how many episodes came out
+identical to the sequential runner's (batch padding changes bf16 numerics slightly). With W at
+least the number of episodes, windows and pool are the same schedule.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,10 +48,10 @@ def build_requests(tasks: list[str], max_new_tokens: int):
 
 
 class TimedBackend:
-    """Counts the time spent inside the backend's ``generate_until``."""
+    """Counts the time spent inside the backend's ``generate_until`` and the size of each call."""
 
     def __init__(self, lm):
-        self.lm, self.seconds, self.calls = lm, 0.0, 0
+        self.lm, self.seconds, self.sizes = lm, 0.0, []
         self._inner = lm.generate_until
         lm.generate_until = self._timed
 
@@ -54,15 +61,30 @@ class TimedBackend:
             return self._inner(requests)
         finally:
             self.seconds += time.perf_counter() - start
-            self.calls += 1
+            self.sizes.append(len(requests))
 
 
-def run(runner, lm, requests, timed: TimedBackend) -> tuple[float, float, int, list[str]]:
-    timed.seconds, timed.calls = 0.0, 0
+@dataclass
+class Timing:
+    wall: float
+    backend: float
+    sizes: list[int]  # requests per backend call
+    responses: list[str]
+
+    def occupancy(self, batch_size: int) -> float:
+        """Requests per model batch / batch size (a call of n requests runs ceil(n / batch) batches)."""
+        return sum(self.sizes) / (batch_size * sum(math.ceil(n / batch_size) for n in self.sizes))
+
+    def overhead(self) -> float:
+        return (self.wall - self.backend) / self.wall * 100
+
+
+def run(runner, lm, requests, timed: TimedBackend) -> Timing:
+    timed.seconds, timed.sizes = 0.0, []
     start = time.perf_counter()
     responses = runner(lm, requests)
     wall = time.perf_counter() - start
-    return wall, timed.seconds, timed.calls, responses
+    return Timing(wall, timed.seconds, timed.sizes, responses)
 
 
 def main() -> None:
@@ -70,6 +92,7 @@ def main() -> None:
     parser.add_argument("--per-scenario", type=int, default=32)
     parser.add_argument("--scenarios", default="ROD,MVP-N,QD")
     parser.add_argument("--batch-sizes", default="1,8,16,32")
+    parser.add_argument("--pools", default="256,32", help="pool / window sizes W to compare")
     parser.add_argument("--max-new-tokens", type=int, default=16)
     parser.add_argument("--size", default="bench", choices=["small", "bench"])
     parser.add_argument("--threads", type=int, default=2)
@@ -78,9 +101,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from proactivebench_ext.lmms.runtime.lockstep import run_lockstep
     from proactivebench_ext.core.naming import task_name
     from proactivebench_ext.data.synth import generate
+    from proactivebench_ext.lmms.runtime.lockstep import Schedule, run_lockstep
     from proactivebench_ext.testing.tiny_gemma3 import build_tiny_gemma3, count_parameters
 
     work = Path(tempfile.mkdtemp(prefix="bench_rounds_"))
@@ -101,24 +124,31 @@ def main() -> None:
           f"reply), tasks {', '.join(tasks)}: {len(requests)} episodes, {args.threads} CPU threads")
 
     run(stock, lm, requests[:2], timed)  # warm-up: first-call allocations, not in any timing
+    pools = [int(w) for w in args.pools.split(",")]
     rows = []
     for batch_size in (int(b) for b in args.batch_sizes.split(",")):
         lm.batch_size_per_gpu = batch_size
         seq = run(stock, lm, requests, timed)
-        lock = run(run_lockstep, lm, requests, timed)
-        same = sum(a == b for a, b in zip(seq[3], lock[3]))
-        turns = sum(json.loads(r)["num_turns"] for r in lock[3])
-        rows.append((batch_size, seq, lock, same, turns))
-        print(f"  batch {batch_size:>2}: sequential {len(requests) / seq[0]:6.2f} ep/s ({seq[2]} calls), "
-              f"lockstep {len(requests) / lock[0]:6.2f} ep/s ({lock[2]} calls), ratio {seq[0] / lock[0]:.2f}x", flush=True)
+        print(f"  batch {batch_size:>2}: sequential {len(requests) / seq.wall:6.2f} ep/s ({len(seq.sizes)} calls)", flush=True)
+        for pool in pools:
+            windows = run(partial(run_lockstep, schedule=Schedule(pool=pool, refill=False)), lm, requests, timed)
+            refilled = run(partial(run_lockstep, schedule=Schedule(pool=pool)), lm, requests, timed)
+            rows.append((batch_size, pool, seq, windows, refilled))
+            print(f"    W {pool:>3}: windows {len(requests) / windows.wall:6.2f} ep/s ({len(windows.sizes)} calls, "
+                  f"occupancy {windows.occupancy(batch_size):.2f}), pool {len(requests) / refilled.wall:6.2f} ep/s "
+                  f"({len(refilled.sizes)} calls, occupancy {refilled.occupancy(batch_size):.2f})", flush=True)
 
-    print()
-    print("| batch | sequential ep/s | lockstep ep/s | lockstep / sequential | harness overhead seq / lockstep | identical episodes | rounds |")
-    print("|---|---|---|---|---|---|---|")
-    for batch_size, seq, lock, same, turns in rows:
-        overhead = lambda r: (r[0] - r[1]) / r[0] * 100  # noqa: E731
-        print(f"| {batch_size} | {len(requests) / seq[0]:.2f} | {len(requests) / lock[0]:.2f} | {seq[0] / lock[0]:.2f}x | "
-              f"{overhead(seq):.1f}% / {overhead(lock):.1f}% | {same}/{len(requests)} | {turns} |")
+    turns = sum(json.loads(r)["num_turns"] for r in rows[0][4].responses)
+    print(f"\n{len(requests)} episodes, {turns} rounds; W = episodes in play at once (windows of W vs a pool of W)\n")
+    print("| batch | W | sequential ep/s | windows ep/s | pool ep/s | windows / seq | pool / seq | pool / windows "
+          "| occupancy windows / pool | harness overhead seq / windows / pool | identical (pool vs seq) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for batch_size, pool, seq, windows, refilled in rows:
+        same = sum(a == b for a, b in zip(seq.responses, refilled.responses))
+        print(f"| {batch_size} | {pool} | {len(requests) / seq.wall:.2f} | {len(requests) / windows.wall:.2f} | "
+              f"{len(requests) / refilled.wall:.2f} | {seq.wall / windows.wall:.2f}x | {seq.wall / refilled.wall:.2f}x | "
+              f"{windows.wall / refilled.wall:.2f}x | {windows.occupancy(batch_size):.2f} / {refilled.occupancy(batch_size):.2f} | "
+              f"{seq.overhead():.1f}% / {windows.overhead():.1f}% / {refilled.overhead():.1f}% | {same}/{len(requests)} |")
 
 
 if __name__ == "__main__":

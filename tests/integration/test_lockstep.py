@@ -25,21 +25,25 @@ def _responses(run) -> dict[str, list[str]]:
     return {task: [sample["filtered_resps"] for sample in samples] for task, samples in run.samples.items()}
 
 
-@pytest.mark.parametrize("model_args", [["--model", "proactive_oracle"],
-                                        ["--model", "proactive_random", "--model_args", "seed=5"]])
+MODELS = [["--model", "proactive_oracle"], ["--model", "proactive_random", "--model_args", "seed=5"]]
+SMALL_POOL = {lockstep.POOL_VARIABLE: "5"}  # fewer slots than episodes: slots are refilled across tasks
+
+
+@pytest.mark.parametrize("model_args", MODELS)
 def test_lmms_eval_results_are_identical_with_and_without_lockstep(model_args, offline_env, tmp_path):
     args = [*model_args, "--tasks", "proactivebench"]
     sequential = run_lmms_eval(args, {**offline_env, lockstep.ENABLE_VARIABLE: "0"}, tmp_path / "sequential")
-    batched = run_lmms_eval(args, offline_env, tmp_path / "lockstep", processes=1)
+    batched = run_lmms_eval(args, {**offline_env, **SMALL_POOL}, tmp_path / "lockstep", processes=1)
     assert "lockstep" in batched.log and "lockstep" not in sequential.log
     assert _responses(batched) == _responses(sequential)
     assert batched.results["results"] == sequential.results["results"]
 
 
-def test_two_processes_in_lockstep_match_one_sequential_process(offline_env, tmp_path):
-    args = ["--model", "proactive_random", "--model_args", "seed=5", "--tasks", "proactivebench", "--limit", "3"]
+@pytest.mark.parametrize("model_args", MODELS)
+def test_two_processes_in_lockstep_match_one_sequential_process(model_args, offline_env, tmp_path):
+    args = [*model_args, "--tasks", "proactivebench", "--limit", "3"]
     sequential = run_lmms_eval(args, {**offline_env, lockstep.ENABLE_VARIABLE: "0"}, tmp_path / "one")
-    two = run_lmms_eval(args, offline_env, tmp_path / "two", processes=2)
+    two = run_lmms_eval(args, {**offline_env, **SMALL_POOL}, tmp_path / "two", processes=2)
     assert _responses(two) == _responses(sequential)
     assert all(len(samples) == 3 for samples in two.samples.values())
 

@@ -1,25 +1,41 @@
-"""Lockstep rounds: advance every live episode of a task together, one backend call per round.
+"""Batched rounds over a pool: every live episode waits for one shared backend call per turn.
 
 lmms-eval 0.7.3 plays agentic requests one at a time, calling ``lm.generate_until`` with a
-batch of one per round; ProactiveBench is thousands of short episodes, so a GPU would idle.
-This driver replaces the evaluator's agentic runner for *our* requests only (recognised by
-their ``doc_to_text`` hook living in this package); every other task still goes through
-lmms-eval's own runner. Inputs and outputs are those of the stock runner, so per-sample
-results are identical with a deterministic model.
+batch of one per round; ProactiveBench is thousands of short episodes, so a GPU would idle and
+an API would see one request in flight. This driver replaces the evaluator's agentic runner for
+*our* requests only (recognised by their ``doc_to_text`` hook living in this package); every
+other task still goes through lmms-eval's own runner. Inputs and outputs are those of the stock
+runner, so per-sample results are identical with a deterministic model.
 
-Three traps it avoids:
+Scheduling. At most ``PROACTIVEBENCH_LOCKSTEP_POOL`` episodes (default 256) are in play at
+once, across all our tasks of the run; an episode that ends hands its slot at once to the next
+request in the queue, so calls stay full until the queue is empty (fixed windows ran every window
+until its longest episode ended, with ever fewer episodes per call). Each backend call takes the
+ready episodes of one task: episodes furthest into their play first (as continuous batching
+serves running sequences before new prompts, so a long episode is never starved behind a queue
+of first turns), then in the order they became ready. By default calls run one at a time, in this thread,
+each as large as the pool allows (the backend splits it by its ``batch_size``). Backends known
+to serve a call by fanning its requests out on their own threads (lmms-eval's ``openai``
+backends, with ``num_concurrent``) get *overlapping* calls instead: several calls, of any of our
+tasks, run at once from worker threads, with at most ``num_concurrent`` requests in flight in
+all, and an episode's next turn goes out as soon as its own call returns (see
+:func:`overlap_concurrency` for the rule and ``PROACTIVEBENCH_LOCKSTEP_CONCURRENCY``).
+
+Four traps it avoids:
 
 - Backends build a batch from the first request's callables (``doc_to_visual[0]``,
   ``doc_to_messages[0]``, ``task[0]``). Every request of a call therefore shares one callable
   that looks its own episode up from the doc it is given, and a call never mixes tasks or
-  repeats a doc.
+  repeats a doc (rank padding repeats one).
 - lmms-eval's response cache keys a request by (task, doc, idx, prompt text), not by image,
   and the stock runner gives every round idx 0. Here each round's ``idx`` is a hash of the
-  round number and of the images shown, so ``--use_cache`` resumes an interrupted run
+  episode's round number and of the images shown, so ``--use_cache`` resumes an interrupted run
   round by round without ever replaying one round's answer for another.
-- Holding one image per live episode for a whole task could take gigabytes; episodes are
-  played in windows (``PROACTIVEBENCH_LOCKSTEP_WINDOW``, default 256) so at most that many
-  episodes hold images at once.
+- Holding one image per live episode for a whole task could take gigabytes: only pool members
+  hold images, and an episode drops its images when it ends.
+- The response cache holds an SQLite connection that only its creating thread may use, and
+  local backends rely on thread-local state (``torch.no_grad``): calls through the cache, and
+  calls of backends not known to be thread-safe, always run in this thread.
 
 ``PROACTIVEBENCH_LOCKSTEP=0`` turns the driver off (our tasks then refuse ``--use_cache``).
 """
@@ -31,16 +47,28 @@ import hashlib
 import inspect
 import json
 import os
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from .options import UnsupportedOptionError
 
 TESTED_LMMS_EVAL = ("0.7.3",)
 STOCK_SIGNATURE = ("lm", "requests", "agentic_trace_mode", "response_cache")
 ENABLE_VARIABLE = "PROACTIVEBENCH_LOCKSTEP"
-WINDOW_VARIABLE = "PROACTIVEBENCH_LOCKSTEP_WINDOW"
+POOL_VARIABLE = "PROACTIVEBENCH_LOCKSTEP_POOL"
+CONCURRENCY_VARIABLE = "PROACTIVEBENCH_LOCKSTEP_CONCURRENCY"
+SCHEDULE_VARIABLE = "PROACTIVEBENCH_LOCKSTEP_SCHEDULE"
+DEFAULT_POOL = 256
 OUR_HOOK_MODULE_PREFIX = "proactivebench_ext."
+# generate_until implementations that keep each call's state local (their own thread pool, queue
+# and progress bar) and share only a thread-safe HTTP client and lmms-eval's locked usage log.
+THREAD_SAFE_GENERATE_UNTIL = frozenset({
+    "lmms_eval.models.chat.openai.OpenAICompatible.generate_until",
+    "lmms_eval.models.simple.openai.OpenAICompatible.generate_until",
+})
 
 
 def enabled() -> bool:
@@ -97,9 +125,10 @@ class _Play:
     trace: list = field(default_factory=list)
     rounds: int = 0
     done: bool = False
+    index: int = -1  # position of its request in the runner's list
 
     @classmethod
-    def of(cls, request: Any, lm: Any) -> "_Play":
+    def of(cls, request: Any, lm: Any, index: int = -1) -> _Play:
         context, generation_kwargs, doc_to_visual, doc_to_text, doc_id, task_name, split = request.args
         if not callable(doc_to_text):
             raise ValueError("generate_until_agentic requires callable doc_to_text")
@@ -107,7 +136,7 @@ class _Play:
         max_steps = int(base.pop("max_agentic_steps", 12))
         doc = lm.task_dict[task_name][split][doc_id]
         return cls(request, context, base, doc_to_visual, doc_to_text, doc_id, task_name, split, max_steps,
-                   doc=doc, doc_key=_doc_key(doc), done=max_steps <= 0)
+                   doc=doc, doc_key=_doc_key(doc), done=max_steps <= 0, index=index)
 
     def current_visuals(self) -> list:
         if self.visuals is None:
@@ -188,26 +217,60 @@ class _Play:
         return final
 
 
-def _waves(plays: list[_Play]) -> list[list[_Play]]:
-    """Split one round's live episodes into backend calls: one task and split per call, no doc twice."""
+class _ReadyQueue:
+    """Episodes waiting for their next call: most rounds played first, then first come first."""
+
+    def __init__(self) -> None:
+        self._by_rounds: dict[int, dict[int, _Play]] = {}
+
+    def add(self, play: _Play) -> None:
+        self._by_rounds.setdefault(play.rounds, {})[play.index] = play
+
+    def remove(self, play: _Play) -> None:
+        bucket = self._by_rounds[play.rounds]
+        del bucket[play.index]
+        if not bucket:
+            del self._by_rounds[play.rounds]
+
+    def __iter__(self):
+        for rounds in sorted(self._by_rounds, reverse=True):
+            yield from list(self._by_rounds[rounds].values())
+
+    def __bool__(self) -> bool:
+        return bool(self._by_rounds)
+
+
+def _waves(plays: Iterable[_Play], budget: int | None = None, max_calls: int | None = None) -> list[list[_Play]]:
+    """Split ready episodes into backend calls: one task and split per call, no doc twice.
+
+    Calls come in the order of their first episode, and each holds its task's episodes in the
+    order given; at most ``budget`` episodes in all and ``max_calls`` calls. An episode that
+    would repeat a doc waits for a later call.
+    """
     waves: list[list[_Play]] = []
     open_waves: dict[tuple[str, str], list[tuple[list[_Play], set[str]]]] = {}
+    left = budget
     for play in plays:
-        key = play.doc_key
+        if left is not None and left <= 0:
+            break
         candidates = open_waves.setdefault((play.task_name, play.split), [])
         for wave, keys in candidates:
-            if key not in keys:
+            if play.doc_key not in keys:
                 wave.append(play)
-                keys.add(key)
+                keys.add(play.doc_key)
                 break
         else:
+            if max_calls is not None and len(waves) >= max_calls:
+                continue
             wave = [play]
-            candidates.append((wave, {key}))
+            candidates.append((wave, {play.doc_key}))
             waves.append(wave)
+        if left is not None:
+            left -= 1
     return waves
 
 
-def _round_requests(lm: Any, wave: list[_Play], round_idx: int) -> list[Any]:
+def _round_requests(lm: Any, wave: list[_Play]) -> list[Any]:
     from lmms_eval.api.instance import Instance
 
     by_doc = {play.doc_key: play for play in wave}
@@ -236,43 +299,152 @@ def _round_requests(lm: Any, wave: list[_Play], round_idx: int) -> list[Any]:
             arguments = (play.context, kwargs, shared_doc_to_visual, play.doc_id, play.task_name, play.split)
         else:
             arguments = (play.context, shared_doc_to_messages, kwargs, play.doc_id, play.task_name, play.split)
-        idx = round_idx_key(round_idx, play.current_visuals())
+        idx = round_idx_key(play.rounds, play.current_visuals())
         requests.append(Instance(request_type="generate_until", arguments=arguments, idx=idx, metadata=play.request.metadata))
     return requests
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """How :func:`run_lockstep` plays its episodes."""
+
+    pool: int = DEFAULT_POOL  # episodes in play (holding images) at once
+    concurrency: int = 0  # > 0: overlapping calls, at most this many requests in flight; 0: one call at a time
+    refill: bool = True  # False: fixed windows of `pool` episodes (the earlier schedule, kept for comparison)
+    reason: str = ""  # why calls overlap or not, for the log
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def overlap_concurrency(lm: Any, response_cache: Any = None) -> tuple[int, str]:
+    """Requests that may be in flight across overlapping calls (0: one call at a time), and why.
+
+    The rule: calls overlap only when the backend's ``generate_until`` is one known to keep every
+    call's state local (lmms-eval's chat and simple ``openai`` backends: per-call thread pool,
+    queue and progress bar; shared only the HTTP client and the locked usage log), without
+    ``adaptive_concurrency`` (its rate adaptation lives inside one call), and without
+    ``--use_cache``. Then at most the backend's ``num_concurrent`` requests are in flight in all,
+    as in one of its own calls. Every other backend (local models: thread-local ``no_grad``, one
+    device; unknown API wrappers) gets one call at a time. ``PROACTIVEBENCH_LOCKSTEP_CONCURRENCY``
+    overrides: ``0`` for one call at a time, ``N`` to overlap calls of any backend with at most N
+    requests in flight (the caller vouches that the backend is thread-safe).
+    """
+    setting = os.environ.get(CONCURRENCY_VARIABLE, "").strip().lower()
+    if response_cache is not None:
+        return 0, "--use_cache: lmms-eval's response cache may only be used from one thread"
+    if setting not in ("", "auto"):
+        try:
+            forced = int(setting)
+        except ValueError:
+            forced = -1
+        if forced < 0:
+            raise ValueError(f"{CONCURRENCY_VARIABLE}={setting!r}: use 'auto', 0 (one call at a time) or the number "
+                             "of requests to keep in flight")
+        return forced, f"{CONCURRENCY_VARIABLE}={forced}"
+    method = getattr(type(lm), "generate_until", None)
+    name = f"{getattr(method, '__module__', '')}.{getattr(method, '__qualname__', '')}"
+    if name not in THREAD_SAFE_GENERATE_UNTIL:
+        return 0, (f"{type(lm).__name__}.generate_until is not known to be safe from several threads "
+                   f"({CONCURRENCY_VARIABLE}=N overlaps calls anyway)")
+    if _truthy(getattr(lm, "adaptive_concurrency", False)):
+        return 0, "adaptive_concurrency adapts within one call"
+    concurrency = int(getattr(lm, "num_concurrent", 1) or 1)
+    if concurrency <= 1:
+        return 0, "num_concurrent=1"
+    return concurrency, f"{type(lm).__name__} fans each call out to num_concurrent={concurrency}"
+
+
+def schedule_for(lm: Any, response_cache: Any = None) -> Schedule:
+    """The schedule from the environment: pool size and whether calls overlap."""
+    raw = os.environ.get(POOL_VARIABLE, str(DEFAULT_POOL)).strip()
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{POOL_VARIABLE}={raw!r}: give the number of episodes that may hold images at once (>= 1)")
+    concurrency, reason = overlap_concurrency(lm, response_cache)
+    return Schedule(pool=int(raw), concurrency=concurrency, reason=reason)
+
+
+def _run_now(function: Callable[[list[Any]], list[Any]], batch: list[Any]) -> Future:
+    """A call run in this thread, as an already finished future."""
+    future: Future = Future()
+    try:
+        future.set_result(function(batch))
+    except Exception as error:  # re-raised by future.result()
+        future.set_exception(error)
+    return future
+
+
 def run_lockstep(lm: Any, requests: list[Any], agentic_trace_mode: str = "basic", response_cache: Any = None,
-                 *, window: int | None = None) -> list[str]:
-    """Play agentic ``requests`` round by round, every live episode of a window in one call per round."""
+                 *, schedule: Schedule | None = None) -> list[str]:
+    """Play agentic ``requests`` as a refilled pool of episodes, their turns batched into shared calls."""
     from lmms_eval.api.instance import unwrap_generation_output
+    from loguru import logger
     from tqdm import tqdm
 
-    window = window or int(os.environ.get(WINDOW_VARIABLE, "256"))
+    schedule = schedule or schedule_for(lm, response_cache)
+    rank = getattr(lm, "rank", 0)
+    if rank == 0:
+        how = (f"overlapping calls, up to {schedule.concurrency} requests in flight" if schedule.concurrency
+               else "one call at a time")
+        logger.info(f"ProactiveBench lockstep: {len(requests)} episodes, pool {schedule.pool}"
+                    f"{'' if schedule.refill else ' (fixed windows)'}, {how}: {schedule.reason or 'as given'}")
     responses: list[str] = [""] * len(requests)
-    progress = tqdm(total=len(requests), desc="ProactiveBench episodes (lockstep)", disable=getattr(lm, "rank", 0) != 0)
-    for start in range(0, len(requests), window):
-        plays = [_Play.of(request, lm) for request in requests[start:start + window]]
-        round_idx = 0
-        while True:
-            live = [play for play in plays if not play.done]
-            if not live:
-                break
-            for wave in _waves(live):
-                batch = _round_requests(lm, wave, round_idx)
-                if response_cache is not None:
-                    outputs = response_cache.execute(lm, "generate_until", batch)
-                else:
-                    outputs = lm.generate_until(batch)
-                for play, raw in zip(wave, outputs):
+    queue = deque(range(len(requests)))
+    live: dict[int, _Play] = {}
+    ready = _ReadyQueue()
+    in_flight: dict[Future, list[_Play]] = {}
+    progress = tqdm(total=len(requests), desc="ProactiveBench episodes (lockstep)", disable=rank != 0)
+
+    def execute(batch: list[Any]) -> list[Any]:
+        if response_cache is not None:
+            return response_cache.execute(lm, "generate_until", batch)
+        return lm.generate_until(batch)
+
+    def finish(play: _Play) -> None:
+        responses[play.index] = play.response(agentic_trace_mode)
+        play.visuals = None  # its images go now, not at the end of the run
+        live.pop(play.index, None)
+        progress.update(1)
+
+    def admit() -> None:
+        if not schedule.refill and live:
+            return
+        while queue and len(live) < schedule.pool:
+            play = _Play.of(requests[queue[0]], lm, index=queue.popleft())
+            if play.done:
+                finish(play)
+            else:
+                live[play.index] = play
+                ready.add(play)
+
+    executor = ThreadPoolExecutor(schedule.concurrency, thread_name_prefix="lockstep") if schedule.concurrency else None
+    try:
+        while live or queue:
+            admit()
+            if executor is not None:
+                calls = _waves(ready, schedule.concurrency - sum(map(len, in_flight.values())))
+            else:
+                calls = _waves(ready, schedule.pool, max_calls=1)
+            for call in calls:
+                for play in call:
+                    ready.remove(play)
+                batch = _round_requests(lm, call)
+                in_flight[executor.submit(execute, batch) if executor is not None else _run_now(execute, batch)] = call
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                call = in_flight.pop(future)
+                for play, raw in zip(call, future.result()):
                     output, _ = unwrap_generation_output(raw)
                     play.absorb(output, agentic_trace_mode)
                     if play.done:
-                        play.visuals = None  # release its images now, not at the end of the window
-                        progress.update(1)
-            round_idx += 1
-        for offset, play in enumerate(plays):
-            responses[start + offset] = play.response(agentic_trace_mode)
-    progress.close()
+                        finish(play)
+                    else:
+                        ready.add(play)
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+        progress.close()
     return responses
 
 
