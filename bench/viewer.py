@@ -3,8 +3,8 @@
 Writes a full-size synthetic test set (``synth --per-scenario 3000``: every scenario at its released
 size, VSOD 40 instead of 42), the oracle's and a seeded random answerer's sample logs in lmms-eval's
 layout (:mod:`proactivebench_ext.testing.logs`, checked against real lmms-eval runs by the
-integration tests), then the viewer for both runs, twice: fresh, and again with every thumbnail
-reused. Prints times, sizes and, when Chromium is installed, the load time of the largest page
+integration tests), then the viewer of the oracle run (fresh, then again with every thumbnail
+reused) and of both runs. Prints times, sizes and, when Chromium is installed, the load time of the largest page
 beside a blank page's, measured by the same headless browser in the same run.
 
     python bench/viewer.py [--out DIR] [--per-scenario 3000] [--keep]
@@ -70,18 +70,19 @@ def main(argv: list[str] | None = None) -> int:
         timed("oracle sample logs", lambda: write_run(work / "oracle", tasks, oracle, data_dir=str(data)))
         timed("random sample logs", lambda: write_run(work / "random", tasks, random_policy(1), model="proactive_random",
                                                       model_args="seed=1", data_dir=str(data), date="20260101_000001"))
-        site = work / "site"
-        shutil.rmtree(site, ignore_errors=True)
-        summary, fresh = timed("viewer, 2 runs, fresh (thumbnails written)",
-                               lambda: write_site([work / "oracle", work / "random"], site))
-        _, again = timed("viewer, 2 runs, again (thumbnails reused)",
-                         lambda: write_site([work / "oracle", work / "random"], site))
-        pages = sorted(site.rglob("*.html"), key=lambda p: p.stat().st_size)
-        largest = pages[-1]
-        print(f"\nepisodes {summary.episodes:,} ({summary.episodes // 2:,} per run), images {summary.images:,}, "
-              f"pages {len(pages)}")
-        print(f"site {size_mb(site):.1f} MiB: pages {size_mb(site, '*.html'):.1f} MiB, thumbnails "
-              f"{size_mb(site / 'img' / 't'):.1f} MiB, full-size crops {size_mb(site / 'img' / 'f'):.1f} MiB")
+        one, two = work / "site_one_run", work / "site_two_runs"
+        for folder in (one, two):
+            shutil.rmtree(folder, ignore_errors=True)
+        summary, fresh = timed("viewer, oracle run, fresh (thumbnails written)", lambda: write_site([work / "oracle"], one))
+        _, again = timed("viewer, oracle run, again (thumbnails reused)", lambda: write_site([work / "oracle"], one))
+        both, _ = timed("viewer, oracle + random runs, fresh", lambda: write_site([work / "oracle", work / "random"], two))
+        for label, site, result in (("one run", one, summary), ("two runs", two, both)):
+            pages = list(site.rglob("*.html"))
+            print(f"\n{label}: {result.episodes:,} episodes, {result.images:,} images, {len(pages)} pages; site "
+                  f"{size_mb(site):.1f} MiB: pages {size_mb(site, '*.html'):.1f} MiB, thumbnails "
+                  f"{size_mb(site / 'img' / 't'):.1f} MiB, full-size crops {size_mb(site / 'img' / 'f'):.1f} MiB")
+        site = two
+        largest = max(site.rglob("*.html"), key=lambda p: p.stat().st_size)
         print(f"largest page {largest.relative_to(site)}: {largest.stat().st_size / 2**20:.2f} MiB")
         print(f"reusing thumbnails: {fresh / again:.1f}x faster than writing them")
         browser = next((path for path in map(shutil.which, BROWSERS) if path), None)
