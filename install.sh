@@ -41,7 +41,7 @@ LMMS_EVAL_DEPS=(
 
 run() {  # print the command (quoted where needed, so that it can be pasted), then run it
   local arg line="+"
-  for arg in "$@"; do case "$arg" in *[!A-Za-z0-9_./=:,+@-]*) line="$line '$arg'" ;; *) line="$line $arg" ;; esac; done
+  for arg in "$@"; do case "$arg" in *[!A-Za-z0-9_./=:,+@-]*) line="$line '${arg//\'/\'\\\'\'}'" ;; *) line="$line $arg" ;; esac; done
   echo "$line"
   "$@"
 }
