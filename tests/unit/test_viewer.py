@@ -458,3 +458,13 @@ def test_a_damaged_row_errors_its_episode_and_the_others_still_replay(tmp_path: 
         if episode is not broken[0]:
             assert episode.attrs["data-outcome"] == CORRECT_OUTCOME and not episode.all("ul", "notes")
             assert any("acc" in o.classes for t in turns_of(episode) for o in options_of(t))
+
+
+def test_copy_full_makes_a_site_that_needs_no_data_folder(runs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    write_site([runs / "oracle"], out, copy_full=True, jobs=1)
+    for page in (out / "runs").rglob("*.[0-9].html"):
+        for link in (a.attrs["href"] for a in parse(page).all("a") if a.all("img")):
+            assert not link.startswith("file:")
+            copied = Path(os.path.normpath(page.parent / link))
+            assert copied.is_file() and copied.is_relative_to(out)
