@@ -423,7 +423,7 @@ def test_a_data_fault_is_an_errored_episode_naming_the_file_and_fix() -> None:
                   fix="re-extract the archive", sample_id=1)
     record = hooks.fault_record(doc, fault)
     view = episode_view({"doc_id": 1, "filtered_resps": json.dumps(record)}, record, variant="main", scenario="ROD")
-    assert view.outcome == ERRORED and view.turns == ()
+    assert view.outcome == ERRORED and view.turns == () and view.notes == ()
     assert "Realistic-Occlusion-Dataset_preprocessed.jsonl:7" in view.reason and "re-extract the archive" in view.reason
 
 

@@ -12,6 +12,7 @@ episode with the reason.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -420,7 +421,7 @@ def _mcqa(sample: Mapping[str, Any], record: Mapping[str, Any], variant: str, sc
     episode: Episode | None = None
     entry_index: int | None = None
     examples: tuple[ExampleView, ...] = ()
-    if data_dir is not None:
+    if data_dir is not None and logged_turns:  # no turn (a row that could not be played): nothing to replay
         try:
             settings = get_variant(engine_variant).resolve_settings(record.get("settings"))
             first = logged_turns[0].get("image_path") if logged_turns else None
@@ -452,9 +453,7 @@ def _mcqa(sample: Mapping[str, Any], record: Mapping[str, Any], variant: str, sc
     if record.get("unjudged"):
         outcome, reason = UNJUDGED, str(error or "the judge failed on a turn")
     if turns and outcome == ERRORED and turns[-1].outcome != ERRORED:
-        last = turns[-1]
-        turns[-1] = TurnView(last.index, last.picture, last.prompt, last.hint, last.options, last.answer, ERRORED,
-                             str(error), last.model_output, last.judge, last.earlier, last.open_question)
+        turns[-1] = dataclasses.replace(turns[-1], outcome=ERRORED, reason=str(error))
     requests = record.get("num_requests")
     return EpisodeView(
         sample.get("doc_id"), str(record.get("sample_id")), scenario, variant, str(record.get("target") or ""),
