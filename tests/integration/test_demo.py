@@ -33,6 +33,7 @@ def test_demo_writes_the_report_and_a_summary(demo_run):
     report = out / "report" / "report.md"
     assert f"report: {report}" in proc.stdout and report.is_file()
     assert (out / "report" / "report.json").is_file()
+    assert (out / "viewer" / "index.html").is_file()
     assert "DATA_DIR ignored" in proc.stdout
     for name in ("oracle", "random"):
         log = out / "runs" / name / "lmms_eval.log"
