@@ -18,13 +18,21 @@ import copy
 import dataclasses
 import os
 import random
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from .constants import ROTATE, STOP, load_benchmark
 from .matching import CORRECT, MISMATCH, Match, match_answer, mcqa_prompt
 from .scenarios import (
-    Box, EpisodeFault, InvalidEntryError, Sample, Scenario, State, resolve_scenario, unsafe_path_reason,
+    Box,
+    EpisodeFault,
+    InvalidEntryError,
+    Sample,
+    Scenario,
+    State,
+    resolve_scenario,
+    unsafe_path_reason,
 )
 
 __all__ = ["Turn", "Outcome", "Episode", "new_episode", "reachable_episodes", "reachable_images", "InvalidEntryError"]
@@ -74,7 +82,7 @@ class Episode:
         self._actions: list[int] = []
         self._turn: Turn = self._build_turn()  # raises EpisodeFault; new_episode reports it
 
-    def fork(self) -> "Episode":
+    def fork(self) -> Episode:
         """An independent copy to explore answers on (states are immutable, histories are copied)."""
         twin = copy.copy(self)
         for name in ("history", "_answers", "_action_evaluations", "_category_evaluations", "_image_ids", "_actions"):

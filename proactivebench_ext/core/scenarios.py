@@ -23,12 +23,31 @@ import dataclasses
 import math
 import re
 import string
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar
 
 from .constants import (
-    ARTIFACTS, BLUR, BRIGHTNESS, CONTRAST, DETAILS, DOWN, FORWARD, JPEG_COMPRESSION, LEFT, NOISE,
-    PIXELATE, REWIND, RIGHT, ROTATE, SATURATE, STOP, UP, ZOOM, ScenarioTexts, load_benchmark,
+    ARTIFACTS,
+    BLUR,
+    BRIGHTNESS,
+    CONTRAST,
+    DETAILS,
+    DOWN,
+    FORWARD,
+    JPEG_COMPRESSION,
+    LEFT,
+    NOISE,
+    PIXELATE,
+    REWIND,
+    RIGHT,
+    ROTATE,
+    SATURATE,
+    STOP,
+    UP,
+    ZOOM,
+    ScenarioTexts,
+    load_benchmark,
 )
 
 Box = tuple[float, float, float, float]

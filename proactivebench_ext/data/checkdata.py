@@ -13,15 +13,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence, TextIO
+from typing import Any, TextIO
 
 from ..core.constants import load_benchmark
 from ..core.engine import InvalidEntryError, new_episode, reachable_images
 from ..core.naming import acronym_of, dataset_name
-from .layout import POINT_AT_LOCAL_COPY, iter_jsonl, jsonl_path, may_be_test_row, test_ids
 from .errors import DataError
+from .layout import POINT_AT_LOCAL_COPY, iter_jsonl, jsonl_path, may_be_test_row, test_ids
 from .validate import Fault, image_fault_reason, image_fix, max_image_pixels, row_fault
 
 # Distinct turns explored per row and mode to list its images: the released rows need at most a
@@ -45,7 +46,7 @@ class Problem:
         return printable(f"{self.location}{sample}:{where} {_cut(self.message, 600)}; fix: {self.fix}")
 
     @classmethod
-    def of(cls, fault: Fault) -> "Problem":
+    def of(cls, fault: Fault) -> Problem:
         return cls(fault.location, fault.reason, fault.fix, fault.sample_id, fault.field)
 
 

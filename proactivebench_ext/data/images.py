@@ -10,7 +10,8 @@ symlinks are resolved.
 from __future__ import annotations
 
 import os
-from typing import Any, Protocol, Sequence
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from PIL import Image
 
@@ -72,7 +73,7 @@ def load_turn_image(turn: ShownTurn, *, short_edge: int | None = None,
     try:
         image = open_image(path)
     except DataError as error:
-        raise ImageError(path, str(error), f"re-extract its dataset archive, or run `python -m proactivebench_ext "
+        raise ImageError(path, str(error), "re-extract its dataset archive, or run `python -m proactivebench_ext "
                                            "check-data DIR`") from None
     if turn.crop is not None:
         left, top, right, bottom = turn.crop

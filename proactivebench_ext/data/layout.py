@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 from ..core.constants import load_benchmark
 from ..core.naming import acronym_of, dataset_name
@@ -62,7 +63,10 @@ def is_dropped(entry: Mapping[str, Any]) -> bool:
 
 
 def is_test_row(entry: Mapping[str, Any], ids: frozenset[int]) -> bool:
-    return not is_dropped(entry) and entry.get("id") in ids
+    try:
+        return not is_dropped(entry) and entry.get("id") in ids
+    except TypeError:  # an id of an unhashable JSON type (a list or object) is no test id
+        return False
 
 
 def iter_jsonl(path: Path) -> Iterator[JsonlRow]:

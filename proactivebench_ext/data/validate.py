@@ -17,9 +17,10 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from PIL import Image, ImageFile
 
@@ -62,7 +63,7 @@ class Fault:
                 "reason": self.reason, "fix": self.fix}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Fault":
+    def from_json(cls, data: dict[str, Any]) -> Fault:
         return cls(file=str(data["file"]), reason=str(data["reason"]), fix=str(data["fix"]), line=data.get("line"),
                    field=data.get("field"), sample_id=data.get("sample_id"), row=data.get("row"))
 

@@ -35,7 +35,8 @@ import json
 import os
 import sys
 import threading
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from PIL import Image
 
@@ -61,7 +62,7 @@ _PLACEHOLDER_SIZE = (64, 64)
 def doc_for(acronym: str, variant: str, data_dir: str, row: TestRow, fault: Fault | None = None) -> dict[str, str]:
     """The doc of one test row: its entry as JSON plus where it comes from and its fault, if any."""
     fault = fault or row.fault
-    entry = row.entry if row.entry is not None else None
+    entry = row.entry
     sample_id = entry.get("id") if entry is not None else (fault.sample_id if fault else None)
     return {"scenario": acronym, "variant": variant, "sample_id": str(sample_id if sample_id is not None else f"line {row.line}"),
             "data_dir": data_dir, "entry": json.dumps(entry, ensure_ascii=False), SOURCE_KEY: row.source,
@@ -238,8 +239,10 @@ def reported(hook: F) -> F:
 
 
 def _in_lmms_eval_run() -> bool:
+    """``python -m lmms_eval`` (also under accelerate/torchrun) or the ``lmms-eval`` command; never pytest."""
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    return getattr(spec, "name", None) == "lmms_eval.__main__"
+    command = os.path.basename(sys.argv[0]) if sys.argv else ""
+    return getattr(spec, "name", None) == "lmms_eval.__main__" or command in ("lmms-eval", "lmms_eval")
 
 
 def _at_exit() -> None:

@@ -20,22 +20,23 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping, Sequence
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from PIL import Image
 
 from ..core.ablations import Prompt, icl_candidates
-from ..data.layout import DATA_DIR_ENV, DOWNLOAD_ENV, embedded_data_dir, jsonl_path, resolve_data_dir
-from ..data.validate import Fault, TestRow, scan_test_set
 from ..core.engine import Episode
 from ..core.naming import task_name
 from ..core.scenarios import InvalidEntryError, resolve_scenario
+from ..core.variants import MAX_AGENTIC_STEPS, get_variant
+from ..data.layout import DATA_DIR_ENV, DOWNLOAD_ENV, embedded_data_dir, jsonl_path, resolve_data_dir
+from ..data.validate import Fault, TestRow, scan_test_set
 from . import faults
 from .runtime import lockstep
 from .runtime.options import refuse_unsafe_caching
-from ..core.variants import MAX_AGENTIC_STEPS, get_variant
 
 Settings = Mapping[str, Any]
 

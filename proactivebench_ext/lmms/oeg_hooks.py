@@ -20,8 +20,9 @@ from __future__ import annotations
 import json
 import random
 import sys
+from collections.abc import Mapping, Sequence
 from functools import partial
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from loguru import logger
 
@@ -30,11 +31,20 @@ from ..core.engine import Episode, Turn
 from ..core.naming import task_name
 from ..core.variants import OEG_VARIANTS
 from ..data.validate import Fault
-from ..judge.phase import (
-    JUDGED, MALFORMED, UNJUDGED, OegInput, judge_answer, mapped_answer, mapping_messages, mean_of_judged,
-    new_record, parse_mapping, record_values,
-)
 from ..judge.client import JudgeClient, JudgeError, JudgeSettings, how_to_configure, judge_configured
+from ..judge.phase import (
+    JUDGED,
+    MALFORMED,
+    UNJUDGED,
+    OegInput,
+    judge_answer,
+    mapped_answer,
+    mapping_messages,
+    mean_of_judged,
+    new_record,
+    parse_mapping,
+    record_values,
+)
 from ..judge.prompts import strip_reasoning
 from . import faults, hooks
 from .runtime.options import refuse_unsafe_caching

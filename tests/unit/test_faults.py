@@ -11,8 +11,9 @@ import json
 import re
 import struct
 import zlib
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from PIL import Image, ImageFile
@@ -67,7 +68,7 @@ ROW_FAULTS: dict[str, Callable[[dict], object]] = {
     "absolute path": lambda entry: entry.update(image_template="/etc/" + entry["image_template"]),
 }
 CIT_ROW_FAULTS: dict[str, Callable[[dict], object]] = {
-    f"max_steps {value}": (lambda value: lambda entry: entry.update(max_steps=value))(value) for value in (0, -1, 1.5)}
+    f"max_steps {value}": partial(lambda entry, value: entry.update(max_steps=value), value=value) for value in (0, -1, 1.5)}
 
 
 def damage(data_dir: Path, acronym: str, row_faults: dict[str, Callable[[dict], object]], *,
