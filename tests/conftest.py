@@ -35,3 +35,18 @@ def offline_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     env.update(HF_HOME=str(tmp_path_factory.mktemp("hf_home")), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
                TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
     return env
+
+
+@pytest.fixture
+def judge_env(monkeypatch):
+    """Point lmms-eval's judge variables at a fake judge; quick timeouts and backoff."""
+    for name in ("API_TYPE", "LLM_JUDGE_URL", "JUDGE_MODEL_VERSION", "PROACTIVEBENCH_JUDGE_INLINE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "EMPTY")
+    monkeypatch.setenv("PROACTIVEBENCH_JUDGE_TIMEOUT", "0.5")
+    monkeypatch.setenv("PROACTIVEBENCH_JUDGE_BACKOFF", "0.01")
+    monkeypatch.setenv("PROACTIVEBENCH_JUDGE_RETRIES", "3")
+
+    def point(url: str) -> None:
+        monkeypatch.setenv("OPENAI_API_URL", url)
+    return point

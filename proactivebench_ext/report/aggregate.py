@@ -15,7 +15,7 @@ CONFIDENCE = 0.95
 DEFAULT_ITERATIONS = 2000
 PAPER_AVG_EXCLUDED = ("GPT-5.2",)  # the paper's headline averages are over 21 models
 COLUMNS = (*SCENARIOS, AVG)
-COUNT_METRICS = ("unjudged",)  # shown as counts beside n, never as a score
+COUNT_METRICS = ("unjudged", "errors")  # shown as counts beside n, never as a score
 
 
 # -- what the tables are ------------------------------------------------------------------------
@@ -114,6 +114,7 @@ class Cell:
     ci: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     errored: int | None = None
     unjudged: int | None = None
+    data_errors: int | None = None  # episodes left out of the means: their data could not be played
     turns: tuple[int, ...] = ()
     samples: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # scaled per-sample values
     task: str | None = None
@@ -152,6 +153,7 @@ def scenario_cell(result: TaskResult, *, iterations: int, seed: int, key: str) -
         ci=ci,
         errored=None if episodes is None else sum(e.errored for e in episodes),
         unjudged=unjudged,
+        data_errors=int(round(result.metrics["errors"])) if "errors" in result.metrics else None,
         turns=() if episodes is None else tuple(e.num_turns for e in episodes if e.num_turns is not None),
         samples=samples, task=result.task, results_file=str(result.results_file),
     )
@@ -177,7 +179,7 @@ def average_cell(cells: Sequence[Cell | None], *, iterations: int, seed: int, ke
         return None if any(v is None for v in values) else sum(v for v in values if v is not None)
 
     return Cell(metrics, total([c.n for c in present]), ci, total([c.errored for c in present]),
-                total([c.unjudged for c in present]))
+                total([c.unjudged for c in present]), total([c.data_errors for c in present]))
 
 
 @dataclass(frozen=True)

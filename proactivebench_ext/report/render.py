@@ -26,7 +26,7 @@ def _cell_json(cell: Cell | None) -> dict[str, Any] | None:
     if cell is None:
         return None
     out: dict[str, Any] = dict(cell.metrics)  # exactly lmms-eval's numbers (the average: their mean)
-    out.update(n=cell.n, errored=cell.errored, unjudged=cell.unjudged,
+    out.update(n=cell.n, errored=cell.errored, unjudged=cell.unjudged, data_errors=cell.data_errors,
                ci95={m: [_round(lo), _round(hi)] for m, (lo, hi) in cell.ci.items()})
     if cell.task:
         out.update(task=cell.task, results_file=cell.results_file)
@@ -112,6 +112,8 @@ def _counts(cell: Cell | None) -> str:
         text += f", {cell.errored} err"
     if cell.unjudged:
         text += f", {cell.unjudged} unjudged"
+    if cell.data_errors:
+        text += f", {cell.data_errors} data err"
     return text
 
 
@@ -184,7 +186,8 @@ def report_markdown(report: Report, plots: Sequence[str] = (), grpo_labels: Mapp
         f"and is shown only when all seven are present. `{ABSENT}` = not run (never 0). Intervals: {CONFIDENCE:.0%} "
         f"percentile bootstrap over episodes ({report.iterations} resamples, seed {report.seed}); a zero-width "
         "interval only means every episode had the same outcome (few episodes: read it as unknown, not certain). "
-        "`err` = episodes that ended on a fault (stats have an `error` key); `unjudged` = open-ended answers "
+        "`err` = episodes that ended on a fault (stats have an `error` key); `data err` = episodes whose data "
+        "could not be played (the `errors` metric; left out of acc and psr); `unjudged` = open-ended answers "
         "the judge did not score. psr = proactive suggestions (requests) per episode.", "",
         "## Runs", "",
         _md_row(["model", "lmms-eval model", "model_args", "limit", "tasks", "results file"]),

@@ -53,21 +53,6 @@ GOLDEN = Path(__file__).parents[1] / "golden" / "oeg.jsonl"
 DATE = "20990101_000000"
 
 
-@pytest.fixture
-def judge_env(monkeypatch):
-    """Point lmms-eval's judge variables at a fake judge; quick timeouts and backoff."""
-    for name in ("API_TYPE", "LLM_JUDGE_URL", "JUDGE_MODEL_VERSION", "PROACTIVEBENCH_JUDGE_INLINE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("OPENAI_API_KEY", "EMPTY")
-    monkeypatch.setenv("PROACTIVEBENCH_JUDGE_TIMEOUT", "0.5")
-    monkeypatch.setenv("PROACTIVEBENCH_JUDGE_BACKOFF", "0.01")
-    monkeypatch.setenv("PROACTIVEBENCH_JUDGE_RETRIES", "3")
-
-    def point(url: str) -> None:
-        monkeypatch.setenv("OPENAI_API_URL", url)
-    return point
-
-
 # -- the golden records as a generation log ----------------------------------------------------
 def golden_cases() -> list[dict]:
     """One case per (golden entry, scripted judge output) parsed with the acronym, as our tasks do."""

@@ -8,6 +8,7 @@ code under test).
 from __future__ import annotations
 
 import json
+import shutil
 import math
 from pathlib import Path
 
@@ -202,3 +203,19 @@ def test_logs_written_before_the_layout_change_still_render(tmp_path):
                                     ("proactivebench_hint_qd", "hint", "QD")):
         cell = report.cell(key, variant, scenario)
         assert cell.metrics["acc"] == results[task]["acc,none"] and cell.n == 4
+
+
+def test_data_errors_are_counts_beside_n_never_a_score(tmp_path):
+    """The hooks' summed ``errors`` metric (unplayable data) is shown as a count, not as a table column."""
+    old = Path(__file__).parents[1] / "data" / "logs_v0.1"
+    run_dir = tmp_path / "run"
+    shutil.copytree(old, run_dir)
+    results_file = next(run_dir.glob("*_results.json"))
+    results = json.loads(results_file.read_text("utf-8"))
+    results["results"]["proactive_rod"]["errors,none"] = 2.0
+    results_file.write_text(json.dumps(results), "utf-8")
+    report = cli.write_report([run_dir], tmp_path / "out", iterations=20, plots=False)
+    [run] = report.runs
+    cell = report.cell(f"{run.backend}:{run.model_id}", "main", "ROD")
+    assert cell.data_errors == 2 and "errors" not in cell.metrics
+    assert "2 data err" in (tmp_path / "out" / "report.md").read_text("utf-8")
