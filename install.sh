@@ -21,8 +21,9 @@
 # Why not `pip install lmms-eval`: it pulls a CUDA torch + torchvision (~146 packages), and the
 # torchvision that pip pairs with the CPU torch 2.13.0 breaks `import lmms_eval.evaluator`. So we
 # install what lmms-eval really imports, pinned by constraints.txt (filelock<4, decord for the HF VLM
-# backends, av for the batched gemma3 backend), then lmms-eval itself with --no-deps, then this package
-# (editable, with its test extras). Idempotent: re-running keeps the torch and only re-checks the pins.
+# backends, av for the batched gemma3 backend, openai for the openai backends), then lmms-eval itself
+# with --no-deps, then this package (editable, with its test extras). Idempotent: re-running keeps the
+# torch and only re-checks the pins.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
@@ -32,9 +33,10 @@ EXTRAS="${EXTRAS:-}"
 TORCH_CPU_INDEX="${TORCH_CPU_INDEX-https://download.pytorch.org/whl/cpu}"
 TORCH_VERSION=2.13.0  # the tested torch: constraints.txt pins this public version
 LMMS_EVAL_VERSION=0.7.3
-# What lmms-eval really imports, and decord/av for its video-capable backends (decord has wheels for x86-64 only).
+# What lmms-eval really imports; decord and av for its video-capable backends (decord has wheels for x86-64
+# only); openai for its openai backends (API models, vLLM/SGLang servers).
 LMMS_EVAL_DEPS=(
-  "filelock<4" 'decord; platform_machine == "x86_64" or platform_machine == "AMD64"' av
+  "filelock<4" 'decord; platform_machine == "x86_64" or platform_machine == "AMD64"' av openai
   accelerate datasets evaluate transformers tokenizers loguru pytablewriter sacrebleu scikit-learn nltk
   numexpr sentencepiece tenacity python-dotenv zstandard PyYAML Jinja2 pillow sympy protobuf psutil
 )
@@ -157,7 +159,7 @@ EOF
       echo "= torch: PyTorch's CPU index answers: $TORCH_CPU_INDEX"
       index_args=(--extra-index-url "$TORCH_CPU_INDEX")
     else
-      echo "= torch: PyTorch's CPU index does not answer within 5 s ($TORCH_CPU_INDEX): not used"
+      echo "= torch: PyTorch's CPU index is not reachable from here ($TORCH_CPU_INDEX, 5 s probe): not used"
     fi
   fi
   # pip download picks what pip would install (a +cpu build sorts above the plain version of the same
