@@ -59,6 +59,7 @@ MULTITURN_PREFIX = "proactivebench_oeg_multiturn_"
 INPUT_FORMAT = "proactivebench_oeg_input/1"
 RECORD_FORMAT = "proactivebench_oeg_judgement/1"
 JUDGED, UNJUDGED = "judged", "unjudged"
+ERRORED = "errored"  # an episode whose data could not be played (lmms.faults): never judged
 RESULTS_SUFFIX = "_results_judged.json"
 FILTER = "none"  # lmms-eval's filter name in result keys ("metric,none")
 
@@ -306,6 +307,8 @@ def read_samples(path: Path) -> list[LoggedSample]:
             except (json.JSONDecodeError, ValueError, KeyError, TypeError) as error:
                 raise ValueError(f"{path}:{number}: {error}") from None
             inline = sample.get("oeg_judge") if isinstance(sample.get("oeg_judge"), dict) else None
+            if inline is not None and inline.get("status") == ERRORED:
+                continue  # its data could not be played: no answer to judge (counted in lmms-eval's `errors`)
             samples.append(LoggedSample(doc_id, oeg_input, answer_of(sample), inline))
     return samples
 

@@ -33,6 +33,7 @@ from ..core.variants import OEG_VARIANTS
 from ..data.validate import Fault
 from ..judge.client import JudgeClient, JudgeError, JudgeSettings, how_to_configure, judge_configured
 from ..judge.phase import (
+    ERRORED,
     JUDGED,
     MALFORMED,
     UNJUDGED,
@@ -140,7 +141,7 @@ def _data_fault(doc: Doc) -> Fault | None:
 
 
 def _errored(doc: Doc, fault: Fault) -> dict[str, Any]:
-    return {**faults.errored_values(doc, fault), "oeg_judge": {"status": "errored", "error": f"data fault: {fault.reason}",
+    return {**faults.errored_values(doc, fault), "oeg_judge": {"status": ERRORED, "error": f"data fault: {fault.reason}",
                                                                "fault": fault.to_json()}}
 
 

@@ -397,3 +397,14 @@ def test_inapplicable_requests_become_a_seeded_valid_one():
     assert {mapped_answer(options, valid, OptionMapping(OTHER), f"s{i}")[0] for i in range(20)} == set(valid)
     assert mapped_answer(options, [], OptionMapping(OTHER), "s") == ("", "request_not_applicable")
     assert mapped_answer(options, valid, OptionMapping(MALFORMED), "s") == ("", MALFORMED)
+
+
+def test_episodes_errored_on_their_data_are_never_sent_to_the_judge(tmp_path):
+    cases = [c for c in golden_cases() if c["record"]["acronym"] == "QD"][:3]
+    [path] = [tmp_path / f"{DATE}_samples_{task}.jsonl" for task in write_samples_logs(tmp_path, cases)]
+    lines = path.read_text("utf-8").splitlines()
+    errored = json.loads(lines[1])
+    errored["oeg_judge"] = {"status": judge_cli.ERRORED, "error": "data fault: image is empty"}
+    lines[1] = json.dumps(errored)
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    assert [sample.doc_id for sample in judge_cli.read_samples(path)] == [0, 2]
