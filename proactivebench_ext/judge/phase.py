@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..core.naming import parse_task_name
+from ..core.variants import OEG_VARIANTS
 from .client import (
     JudgeClient,
     JudgeConfigError,
@@ -54,8 +56,6 @@ from .client import (
 )
 from .prompts import METRICS, judge_messages, parse_judge_output, strip_reasoning
 
-TASK_PREFIX = "proactivebench_oeg_"
-MULTITURN_PREFIX = "proactivebench_oeg_multiturn_"
 INPUT_FORMAT = "proactivebench_oeg_input/1"
 RECORD_FORMAT = "proactivebench_oeg_judgement/1"
 JUDGED, UNJUDGED = "judged", "unjudged"
@@ -161,8 +161,11 @@ def summarize(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def group_of(task: str) -> str:
-    """``proactivebench_oeg_hint_mvpn`` -> ``proactivebench_oeg_hint``: tasks end in the scenario slug."""
-    return task.rsplit("_", 1)[0]
+    """``proactivebench_oeg_hint_mvpn`` -> ``proactivebench_oeg_hint`` (see :mod:`..core.naming`)."""
+    parsed = parse_task_name(task)
+    if parsed is None:
+        raise ValueError(f"{task!r} is not a ProactiveBench task name")
+    return parsed.group
 
 
 def group_summary(task_summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -363,8 +366,12 @@ class JudgementStore:
 
 def find_samples(logdir: Path) -> list[Path]:
     """Single-turn OEG samples logs under ``logdir`` (the multi-turn tasks are judged during generation)."""
-    found = sorted(logdir.rglob(f"*_samples_{TASK_PREFIX}*.jsonl"))
-    return [path for path in found if f"_samples_{MULTITURN_PREFIX}" not in path.name]
+    found = []
+    for path in sorted(logdir.rglob("*_samples_*.jsonl")):
+        parsed = parse_task_name(path.stem.partition("_samples_")[2])
+        if parsed is not None and parsed.variant in OEG_VARIANTS and not OEG_VARIANTS[parsed.variant].multiturn:
+            found.append(path)
+    return found
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -524,7 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     paths = find_samples(args.logdir)
     if not paths:
-        print(f"error: no *_samples_{TASK_PREFIX}*.jsonl under {args.logdir}; run the proactivebench_oeg tasks with "
+        print(f"error: no samples file of a single-turn OEG task under {args.logdir}; run the proactivebench_oeg tasks with "
               "`python -m lmms_eval ... --log_samples --output_path DIR` first", file=sys.stderr)
         return 2
     try:

@@ -190,7 +190,7 @@ def test_unreachable_judge_is_a_clear_error_and_loses_nothing(tmp_path, judge_en
 def test_judge_cli_usage_errors(tmp_path, judge_env, monkeypatch, capsys):
     assert judge_cli.main([str(tmp_path / "missing")]) == 2
     assert judge_cli.main([str(tmp_path)]) == 2
-    assert "no *_samples_proactivebench_oeg_*.jsonl" in capsys.readouterr().err
+    assert "no samples file of a single-turn OEG task" in capsys.readouterr().err
     write_samples_logs(tmp_path, golden_cases()[:2])
     monkeypatch.delenv("OPENAI_API_URL", raising=False)
     assert judge_cli.main([str(tmp_path)]) == 2
