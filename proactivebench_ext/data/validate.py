@@ -251,14 +251,19 @@ def open_image(path: str | os.PathLike[str]) -> Image.Image:
 
 
 def image_fix(reason: str, relative: str, data_dir: str | os.PathLike[str], dataset: str) -> str:
-    """How to repair an image problem of ``dataset``, from its reason."""
+    """How to repair an image problem of ``dataset``, from its reason.
+
+    Archive names are not fixed by the release (the hub lists them, see :mod:`.hub`), so the fix
+    names the archives actually lying in the data folder, those named after the dataset first.
+    """
+    archives = sorted(Path(data_dir).glob("*.zip"), key=lambda a: (dataset.lower() not in a.name.lower(), a.name))
+    archive_text = archives[0].name if archives else f"the {dataset} archive"
     if reason == "is missing":
-        archive = Path(data_dir) / f"{dataset}.zip"
-        if archive.is_file() and not (Path(data_dir) / relative.replace("\\", "/").split("/")[0]).is_dir():
-            return f"unzip {archive} in place (`cd {data_dir} && unzip {archive.name}`)"
-        return f"extract {dataset}.zip into {data_dir} so that {relative} exists, or re-download the dataset"
+        if archives and not (Path(data_dir) / relative.replace("\\", "/").split("/")[0]).is_dir():
+            return f"unzip {archives[0]} in place (`cd {data_dir} && unzip {archives[0].name}`)"
+        return f"extract {archive_text} into {data_dir} so that {relative} exists, or re-download the dataset"
     if "outside the data folder" in reason or "resolved" in reason:
         return f"replace the link {relative} by the file itself (images must live inside {data_dir})"
     if "pixels" in reason:
         return f"replace {relative} by the released image, or raise {PIXELS_ENV} if it is really that large"
-    return f"the file is damaged: re-extract {dataset}.zip or re-download it"
+    return f"the file is damaged: re-extract {archive_text} or re-download it"
