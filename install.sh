@@ -60,7 +60,7 @@ for arg in "$@"; do
 done
 case "$TORCH" in auto|keep|cpu|default) ;; *) die "TORCH=$TORCH: expected auto, keep, cpu or default" ;; esac
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null \
-  || die "PYTHON=$PYTHON does not run or is older than 3.10 (with pyenv: PYTHON=\$(pyenv prefix 3.12.1)/bin/python)"
+  || die "PYTHON=$PYTHON does not run or is older than 3.10 (with pyenv: PYTHON=\$(pyenv prefix VERSION)/bin/python)"
 
 if [ "$mode" = current ]; then
   py="$(command -v "$PYTHON")"
