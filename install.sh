@@ -120,7 +120,8 @@ if [ "$TORCH" = auto ] || [ "$TORCH" = keep ]; then
   if [ -n "$have" ] && at_least_2_1 "$have"; then
     keep=1
   elif [ "$TORCH" = keep ]; then
-    die "TORCH=keep, but $py has no importable torch >= 2.1 (found: '$(torch_dist)')"
+    dist="$(torch_dist)"
+    die "TORCH=keep, but $py has no importable torch >= 2.1 (installed: ${dist:-none})"
   elif [ "$mode" = current ] && [ -n "$(torch_dist)" ]; then
     die "$py has torch $(torch_dist), which lmms-eval 0.7.3 cannot use (it needs an importable torch >= 2.1). Replace it with TORCH=cpu or TORCH=default, or use a fresh venv (no --current)."
   fi
