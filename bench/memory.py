@@ -20,8 +20,8 @@ from pathlib import Path
 
 from proactivebench_ext import new_episode
 from proactivebench_ext.core.constants import load_benchmark
-from proactivebench_ext.data.layout import load_test_set
 from proactivebench_ext.data.images import load_turn_image
+from proactivebench_ext.data.layout import load_test_set
 
 CHECKPOINTS = (100, 1000)
 

@@ -25,16 +25,17 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Callable, Sequence
+from typing import IO, TYPE_CHECKING
 
+from .core.naming import SCENARIO_ACRONYMS
 from .data.errors import DataError
 from .data.layout import DATA_DIR_ENV, DOWNLOAD_ENV, embedded_data_dir
-from .core.naming import SCENARIO_ACRONYMS
-from .report.paper import AVG
 from .report.aggregate import DEFAULT_ITERATIONS
 from .report.cli import write_report
+from .report.paper import AVG
 from .report.read import ReportError
 from .report.viewer.site import write_site
 
@@ -226,8 +227,8 @@ class Expectation:
 def random_expectation(variant: str, *, limit: int | None, data_dir: Path) -> Expectation:
     """What ``proactive_random`` should score: each episode's exact success probability, averaged
     per scenario and then over scenarios, as lmms-eval's group does."""
-    from .lmms.hooks import doc_rows, episode_from_doc
     from .core.policies import random_success_probability
+    from .lmms.hooks import doc_rows, episode_from_doc
 
     means, variances = [], []
     for acronym in SCENARIO_ACRONYMS:

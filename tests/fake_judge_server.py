@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class FakeJudge:
         with self._lock:
             return len(self.requests)
 
-    def __enter__(self) -> "FakeJudge":
+    def __enter__(self) -> FakeJudge:
         self.thread.start()
         return self
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from .engine import Episode, Turn, new_episode
 from .icl import IclStep, icl_example

@@ -8,11 +8,11 @@ with the paper.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from types import MappingProxyType
-from typing import Mapping
 
 ACTION_NAMES = (
     "STOP", "LEFT", "RIGHT", "REWIND", "FORWARD", "ROTATE", "BRIGHTNESS", "CONTRAST", "SATURATE",

@@ -8,8 +8,9 @@ MVP-N examples rotate through every view (or show only the first and last when r
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from .constants import load_benchmark
 from .engine import Episode, Turn, new_episode

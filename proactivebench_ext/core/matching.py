@@ -9,9 +9,9 @@ were computed with.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
 
 from .constants import McqaTemplate
 

@@ -14,12 +14,18 @@ Names (tasks, groups, slugs) come from :mod:`.naming`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from .ablations import (
-    Prompt, history_prompt, icl_examples, icl_prompt, plain_prompt, random_options_episode,
+    Prompt,
+    history_prompt,
+    icl_examples,
+    icl_prompt,
+    plain_prompt,
+    random_options_episode,
 )
 from .constants import load_benchmark
 from .engine import Episode, new_episode

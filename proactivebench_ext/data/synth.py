@@ -22,9 +22,9 @@ import random
 import shutil
 import sys
 import zipfile
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter

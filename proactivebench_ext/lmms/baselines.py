@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from accelerate import Accelerator
 from lmms_eval.api.instance import Instance
@@ -23,9 +24,9 @@ from ..core.constants import load_benchmark
 from ..core.engine import Episode
 from ..core.matching import option_letter
 from ..core.policies import oracle_answer
+from ..core.variants import get_variant
 from .faults import doc_fault
 from .hooks import doc_to_target, episode_from_doc
-from ..core.variants import get_variant
 
 ANSWER_FORMATS = ("text", "letter")
 

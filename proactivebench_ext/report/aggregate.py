@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
 
 from ..core.variants import variant_metrics
 from .paper import AVG, SCENARIOS, PaperTable, paper_name, paper_table

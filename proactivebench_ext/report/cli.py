@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from .aggregate import DEFAULT_ITERATIONS, Report, build_report
 from .grpo import GrpoLabel, parse_label

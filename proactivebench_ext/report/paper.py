@@ -8,11 +8,12 @@ mapping is data too: one row per paper model listing the checkpoint ids it is pu
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from ..core.naming import SCENARIO_ACRONYMS as SCENARIOS  # the paper's column order
 

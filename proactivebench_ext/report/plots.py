@@ -6,8 +6,8 @@ pyplot backend of a caller (a notebook, a test run). Absent cells are drawn as "
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .aggregate import PAPER_AVG_EXCLUDED, Report
 from .paper import AVG, SCENARIOS, paper_table
@@ -64,7 +64,7 @@ def plot_reference_vs_proactive(report: Report, path: Path) -> bool:
     paper_labelled = False
     for ax, column in zip(axes, columns):
         for m, model in enumerate(models):
-            for v, variant in enumerate(("reference", "main")):
+            for variant in ("reference", "main"):
                 x = m - 0.4 + width / 2 + width * variants.index(variant) if variant in variants else None
                 if x is None:
                     continue

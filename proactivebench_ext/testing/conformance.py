@@ -20,13 +20,14 @@ import math
 import random
 import sys
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from ..core.engine import Episode, Turn, new_episode
 from ..core.icl import icl_example
-from ..judge.prompts import judge_messages, parse_judge_output
 from ..core.scenarios import InvalidEntryError, resolve_scenario
+from ..judge.prompts import judge_messages, parse_judge_output
 
 TURN_FIELDS = ("image_path", "prompt", "options", "mcqa_prompt", "crop")
 
@@ -94,7 +95,8 @@ def check_mcqa(record: dict[str, Any]) -> None:
         episode.answer(golden["answer"])
         if "error" in golden:
             if not (episode.done and episode.error and not episode.correct_prediction):
-                raise Mismatch(f"{where}: the reference raised on this answer ({golden['error']}); ours should end as a failure with an error")
+                raise Mismatch(f"{where}: the reference raised on this answer ({golden['error']}); "
+                               "ours should end as a failure with an error")
             return
     if not episode.done:
         raise Mismatch(f"turns[{len(turns)}]: the reference stopped, our episode goes on")

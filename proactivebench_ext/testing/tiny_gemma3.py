@@ -92,8 +92,7 @@ def build_tiny_gemma3(path: Path | str, *, size: str = "small", seed: int = 0, i
     ranges make it answer one letter everywhere.
     """
     import torch
-    from transformers import (Gemma3Config, Gemma3ForConditionalGeneration, Gemma3ImageProcessorPil,
-                              Gemma3Processor)
+    from transformers import Gemma3Config, Gemma3ForConditionalGeneration, Gemma3ImageProcessorPil, Gemma3Processor
 
     path = Path(path)
     dims = SIZES[size]

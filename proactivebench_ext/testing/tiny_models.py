@@ -79,8 +79,7 @@ def build_tiny_llava(directory: Path, *, seed: int = 0, init_range: float = 0.2,
     model make accepted requests, so multi-turn episodes happen through a real backend.
     """
     import torch
-    from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
-                              LlavaForConditionalGeneration, LlavaProcessor)
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
 
     directory = Path(directory)
     tokenizer = train_tokenizer()

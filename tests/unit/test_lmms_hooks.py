@@ -12,9 +12,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import pytest
 import yaml
@@ -159,7 +160,7 @@ def test_each_round_shows_its_own_image_and_prompt(acronym, variant):
         shadow: list = []
         prompts: list[str] = []
 
-        def reply(doc, prompt, round_, shadow=shadow):
+        def reply(doc, prompt, round_, shadow=shadow, prompts=prompts):
             prompts.append(prompt)
             return oracle_reply(doc, prompt, round_, shadow)
 

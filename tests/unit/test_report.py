@@ -8,8 +8,8 @@ code under test).
 from __future__ import annotations
 
 import json
-import shutil
 import math
+import shutil
 from pathlib import Path
 
 import pytest

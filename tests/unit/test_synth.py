@@ -109,7 +109,8 @@ def test_generated_images_are_exactly_the_reachable_ones(nine):
     for acronym in ACRONYMS:
         for entry in load_test_set(acronym, nine):
             for reference in (False, True):
-                reachable |= {ep.observe().relative_image_path for ep in reachable_episodes(new_episode(acronym, entry, nine, reference=reference))}
+                episode = new_episode(acronym, entry, nine, reference=reference)
+                reachable |= {ep.observe().relative_image_path for ep in reachable_episodes(episode)}
     dropped_videos = {f"OcclusionDataSet-MM20/video_{row['id']:03d}/" for row in _rows(nine, "VSOD") if is_dropped(row)}
     assert reachable <= on_disk
     assert {path for path in on_disk - reachable if not any(path.startswith(v) for v in dropped_videos)} == set()
@@ -221,7 +222,8 @@ def test_embedded_set_equals_a_fresh_generation(tmp_path):
     """The shipped copy cannot rot: regenerate it with the documented arguments and compare."""
     generate(tmp_path, **EMBEDDED_ARGS)
     shipped, fresh = _files(embedded_data_dir()), _files(tmp_path)
-    assert sorted(shipped) == sorted(fresh), "regenerate: python -m proactivebench_ext.synth proactivebench_ext/resources/embedded --per-scenario 4 --seed 0 --force"
+    assert sorted(shipped) == sorted(fresh), ("regenerate: python -m proactivebench_ext synth proactivebench_ext/resources/embedded "
+                                              "--per-scenario 4 --seed 0 --force")
     for name, data in fresh.items():
         if data == shipped[name]:
             continue

@@ -5,7 +5,7 @@ The hooks cannot see lmms-eval's parsed options, so they read the command line.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 class UnsupportedOptionError(RuntimeError):
