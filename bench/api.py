@@ -114,17 +114,20 @@ def main() -> None:
                 m = rows[-1]
                 print(f"  {runner}: {m.episodes} episodes, {m.requests} requests, loop {m.loop:.1f} s "
                       f"(wall {m.wall:.1f} s), peak {m.peak_in_flight} in flight", flush=True)
-        reference = rows[0]
+        reference, compared = rows[0], len(rows) > 1
         print()
-        print("| runner | loop time (s) | wall (s) | requests | peak in flight | bound (s) | efficiency "
-              f"| vs {reference.runner.split(' ')[0]} | identical samples |")
-        print("|---|---|---|---|---|---|---|---|---|")
+        print("| runner | loop time (s) | wall (s) | requests | peak in flight | bound (s) | efficiency |"
+              + (f" vs {reference.runner.split(' ')[0]} | identical samples |" if compared else ""))
+        print("|---|---|---|---|---|---|---|" + ("---|---|" if compared else ""))
         for m in rows:
             bound = m.bound(latency, concurrency)
-            same = sum(a == b for task in reference.samples
-                       for a, b in zip(reference.samples[task], m.samples.get(task, [])))
-            print(f"| {m.runner} | {m.loop:.1f} | {m.wall:.1f} | {m.requests} | {m.peak_in_flight} | {bound:.1f} | "
-                  f"{bound / m.loop:.2f} | {reference.loop / m.loop:.2f}x | {same}/{reference.episodes} |")
+            row = (f"| {m.runner} | {m.loop:.1f} | {m.wall:.1f} | {m.requests} | {m.peak_in_flight} | {bound:.1f} | "
+                   f"{bound / m.loop:.2f} |")
+            if compared:
+                same = sum(a == b for task in reference.samples
+                           for a, b in zip(reference.samples[task], m.samples.get(task, [])))
+                row += f" {reference.loop / m.loop:.2f}x | {same}/{reference.episodes} |"
+            print(row)
         print(f"\nbound = max(requests x {latency} / {concurrency}, longest episode x {latency}); "
               f"longest episode {max(m.longest for m in rows)} turns; efficiency = bound / loop time")
     finally:

@@ -3,7 +3,7 @@
     python bench/harness.py [--data DIR] [--fraction 0.1]
 
 Generates the synthetic set at the benchmark's per-scenario counts (``--data`` reuses one) and a
-``--fraction`` of it (the first rows of every scenario, sharing the images), then runs
+``--fraction`` of it (the first rows of every scenario), then runs
 ``python -m lmms_eval --model proactive_oracle --tasks proactivebench --log_samples`` on each.
 The oracle answers instantly, so what is left is the harness: lmms-eval plus our tasks, hooks,
 image loading and lockstep driver. Each run is measured from inside (the command runs as
@@ -73,7 +73,8 @@ def child(report: Path, argv: list[str]) -> None:
 
 
 def subset(full: Path, out: Path, fraction: float) -> None:
-    """The first ``fraction`` of every scenario's rows (by id), sharing the full set's images."""
+    """The first ``fraction`` of every scenario's rows (by id), its images hard links to the full set's
+    (the data checks refuse symbolic links that lead outside the data folder)."""
     out.mkdir(parents=True)
     for item in full.iterdir():
         if item.suffix == ".jsonl":
@@ -82,7 +83,7 @@ def subset(full: Path, out: Path, fraction: float) -> None:
             kept = rows[:math.ceil(len(rows) * fraction)]
             (out / item.name).write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in kept), "utf-8")
         elif item.is_dir():
-            (out / item.name).symlink_to(item.resolve(), target_is_directory=True)
+            shutil.copytree(item, out / item.name, copy_function=os.link)
 
 
 def measure(data: Path, work: Path, label: str) -> dict:
