@@ -346,8 +346,8 @@ def overlap_concurrency(lm: Any, response_cache: Any = None) -> tuple[int, str]:
     method = getattr(type(lm), "generate_until", None)
     name = f"{getattr(method, '__module__', '')}.{getattr(method, '__qualname__', '')}"
     if name not in THREAD_SAFE_GENERATE_UNTIL:
-        return 0, (f"{type(lm).__name__}.generate_until is not known to be safe from several threads "
-                   f"({CONCURRENCY_VARIABLE}=N overlaps calls anyway)")
+        return 0, (f"{type(lm).__name__}.generate_until is not vetted for calls from several threads "
+                   f"(see {CONCURRENCY_VARIABLE})")
     if _truthy(getattr(lm, "adaptive_concurrency", False)):
         return 0, "adaptive_concurrency adapts within one call"
     concurrency = int(getattr(lm, "num_concurrent", 1) or 1)
