@@ -5,8 +5,9 @@ lmms-eval 0.7.3 lacks two things ProactiveBench needs, so we patch it at run tim
 1. :mod:`.task_index` shows our task folder to every TaskManager (no flag needed). Installed by
    :mod:`.startup`, which ``proactivebench_ext_hook.pth`` imports when Python starts. Gate:
    ``task_index.SUPPORTED_LMMS_EVAL``; off with ``PROACTIVEBENCH_NO_AUTOREGISTER=1``.
-2. :mod:`.lockstep` plays our agentic requests together, one backend call per round, instead of
-   one episode at a time. Installed by our tasks' ``process_docs`` (so only runs with our tasks are
+2. :mod:`.lockstep` plays our agentic requests from a refilled pool of episodes across all our
+   tasks, each round's turns in shared backend calls (overlapping for the ``openai`` backends),
+   instead of one episode at a time. Installed by our tasks' ``process_docs`` (so only runs with our tasks are
    touched). Gate: ``lockstep.TESTED_LMMS_EVAL`` and the stock runner's signature; off with
    ``PROACTIVEBENCH_LOCKSTEP=0``.
 
