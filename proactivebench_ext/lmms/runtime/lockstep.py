@@ -53,6 +53,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import lmms_eval_version
 from .options import UnsupportedOptionError
 
 TESTED_LMMS_EVAL = ("0.7.3",)
@@ -513,8 +514,6 @@ def install() -> bool:
     the expected signature; otherwise lmms-eval stays untouched (and ``--use_cache`` is refused).
     """
     try:
-        from importlib.metadata import version
-
         import lmms_eval.evaluator as evaluator
     except Exception:
         return False
@@ -523,7 +522,7 @@ def install() -> bool:
         return False
     if hasattr(stock, "__wrapped_stock__"):
         return True
-    if version("lmms_eval") not in TESTED_LMMS_EVAL or tuple(inspect.signature(stock).parameters) != STOCK_SIGNATURE:
+    if lmms_eval_version() not in TESTED_LMMS_EVAL or tuple(inspect.signature(stock).parameters) != STOCK_SIGNATURE:
         return False
     evaluator._run_generate_until_agentic = make_runner(stock)
     return True
