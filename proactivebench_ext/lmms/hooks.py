@@ -138,7 +138,7 @@ def process_docs(dataset: Any, variant: str | None = None) -> Any:
 
 
 # One process_docs per variant, named in the task leaves so a leaf shows which variant it plays
-# (lm-evaluation-harness's mmlu_pro idiom); tools/generate_tasks.py checks each variant has one.
+# (lm-evaluation-harness's mmlu_pro idiom); tests/unit/test_lmms_hooks.py checks every leaf names one that exists.
 process_main_docs = partial(process_docs, variant="main")
 process_reference_docs = partial(process_docs, variant="reference")
 process_hint_docs = partial(process_docs, variant="hint")
