@@ -80,7 +80,8 @@ def package_requirements(python: str) -> list[Requirement]:
 
 
 def requirements(python: str) -> list[Requirement]:
-    return [Requirement(f"torch=={install_sh_value('TORCH_VERSION')}"), *install_sh_deps(),
+    return [Requirement(f"torch=={install_sh_value('TORCH_VERSION')}"),
+            Requirement(f"torchvision=={install_sh_value('TORCHVISION_VERSION')}"), *install_sh_deps(),
             *package_requirements(python)]
 
 
@@ -103,6 +104,10 @@ def test_each_package_is_pinned_once_per_python(python):
 def test_install_sh_and_the_package_ask_only_for_pinned_versions(python):
     pinned = pins(python)
     assert pinned["torch"] == install_sh_value("TORCH_VERSION")
+    assert pinned["torchvision"] == install_sh_value("TORCHVISION_VERSION")
+    torch_minor = int(install_sh_value("TORCH_VERSION").split(".")[1])
+    assert install_sh_value("TORCHVISION_VERSION").startswith(f"0.{torch_minor + 15}."), \
+        "torchvision 0.(N+15) is the release made for torch 2.N"
     assert pinned["lmms-eval"] == install_sh_value("LMMS_EVAL_VERSION")
     for req in requirements(python):
         if req.marker is not None and not req.marker.evaluate(environment(python)):
@@ -121,6 +126,38 @@ def test_install_sh_parses_and_refuses_unknown_settings():
     bad = subprocess.run(["bash", "install.sh", "--current"], cwd=REPO, capture_output=True, text=True,
                          env={"PATH": "/usr/bin:/bin", "TORCH": "gpu"})
     assert bad.returncode == 1 and "TORCH=gpu" in bad.stderr
+
+
+def pip_filter(stderr: str) -> str:
+    """Run install.sh's filter of pip's stderr (the Python inside its pip_run function) on ``stderr``."""
+    match = re.search(r"^pip_run\(\) \{.*?<<'EOF' >&2\n(.*?)^EOF$", INSTALL_SH, flags=re.M | re.S)
+    assert match, "install.sh has no pip_run() with its stderr filter"
+    proc = subprocess.run([sys.executable, "-c", match.group(1), "/dev/stdin"], input=stderr,
+                          capture_output=True, text=True, check=True)
+    return proc.stdout
+
+
+RESOLVER_HEADER = ("ERROR: pip's dependency resolver does not currently take into account all the packages that are "
+                   "installed. This behaviour is the source of the following dependency conflicts.")
+
+
+def test_pip_resolver_complaints_about_lmms_eval_become_one_explained_line():
+    out = pip_filter("\n".join([RESOLVER_HEADER, "lmms-eval 0.7.3 requires timm, which is not installed.",
+                                "lmms-eval 0.7.3 requires wandb==0.25.0, which is not installed.",
+                                "lmms-eval 0.7.3 requires yt-dlp, which is not installed."]) + "\n")
+    lines = out.splitlines()
+    assert not [line for line in lines if line.startswith("ERROR:")], out
+    assert len(lines) == 1 and "3 of lmms-eval's declared requirements" in lines[0]
+    assert "timm, wandb, yt-dlp" in lines[0] and "--no-deps" in lines[0]
+
+
+def test_real_pip_errors_are_shown_as_pip_wrote_them():
+    conflict = "transformers 5.24.0 requires tokenizers<0.24, but you have tokenizers 0.30.0 which is incompatible."
+    out = pip_filter("\n".join([RESOLVER_HEADER, "lmms-eval 0.7.3 requires timm, which is not installed.", conflict]))
+    assert RESOLVER_HEADER in out and conflict in out and "1 of lmms-eval's" in out
+    failure = ("ERROR: Could not find a version that satisfies the requirement torch==9.9 (from versions: 2.14.1)\n"
+               "ERROR: No matching distribution found for torch==9.9\n")
+    assert pip_filter(failure) == failure
 
 
 def pip(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
