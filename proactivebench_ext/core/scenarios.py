@@ -144,6 +144,17 @@ MAX_COORDINATE = 1_000_000  # COCO crop coordinates and steps, in pixels
 # ``-`` or space) and alignment, sign, zero padding, a width below 100, and an int/str type.
 _FORMAT_SPEC = re.compile(r"(?:[0-9A-Za-z_ -]?[<>=^])?[+ -]?0?\d{0,2}[bdoxXs]?")
 _WINDOWS_DRIVE = re.compile(r"[A-Za-z]:")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unencodable_reason(text: str) -> str | None:
+    """Why ``text`` is not valid Unicode text (None when it is): a lone surrogate, which a JSON
+    ``\\ud800`` escape can carry but no UTF-8 file, tokenizer or Arrow table can hold."""
+    found = _LONE_SURROGATE.search(text)
+    if found is None:
+        return None
+    return (f"holds a lone surrogate U+{ord(found.group()):04X} at character {found.start() + 1}, which is not "
+            "valid Unicode text (it cannot be encoded as UTF-8)")
 
 
 def unsafe_path_reason(path: str) -> str | None:
@@ -203,12 +214,19 @@ class FieldReader:
             raise self.fail(name, f"expected a string, got {_describe(value)}")
         if len(value) > MAX_TEXT:
             raise self.fail(name, f"{len(value)} characters, more than {MAX_TEXT}")
+        reason = unencodable_reason(value)
+        if reason is not None:
+            raise self.fail(name, reason)
         return value
 
     def texts(self, name: str) -> tuple[str, ...]:
         items = self._items(name)
         if any(not isinstance(item, str) or len(item) > MAX_TEXT for item in items):
             raise self.fail(name, f"every item must be a string of at most {MAX_TEXT} characters")
+        for index, item in enumerate(items):
+            reason = unencodable_reason(item)
+            if reason is not None:
+                raise self.fail(name, f"item {index} {reason}")
         return items
 
     def integers(self, name: str, low: int, high: int) -> tuple[int, ...]:
@@ -460,7 +478,8 @@ class CorruptedImage(Scenario):
     last_turn_categories_only = True
 
     def correct_option_indices(self, entry, options, random_actions):
-        quality = entry.get("quality_answer")
+        # Required in every mode: the reference reads it to pick the one accepted fix.
+        quality = FieldReader(entry, self.dataset).text("quality_answer")
         if quality in options:
             return (options.index(quality),)
         if random_actions:  # options were replaced: any request is as good as another
@@ -524,6 +543,8 @@ class HowToVideo(Scenario):
     random_stops_at_edges = True
 
     def parse_extra(self, entry, read):
+        num_images = read.integer("num_images", 1, MAX_IMAGE_ID)
+        read.integer("first_image", 0, num_images - 1)  # the reference refuses a start past the video's end
         return {"step_size": read.integer("step_size", 1, MAX_IMAGE_ID), "max_steps": read.integer("max_steps", 1, MAX_TURNS)}
 
     def format_template(self, sample, state, image_id, *, reference):
@@ -592,11 +613,9 @@ class CocoCrop(Scenario):
                 max_vertical = vertical * granularity
             if "left" in direction or "right" in direction:
                 max_horizontal = horizontal * granularity
-        return {
-            "action_space": actions,
-            "max_steps": max_steps,
-            "camera": Camera(direction, granularity, dict(crop), horizontal, vertical, max_horizontal, max_vertical),
-        }
+        camera = Camera(direction, granularity, dict(crop), horizontal, vertical, max_horizontal, max_vertical)
+        _check_first_box(read, _crop_box(camera, horizontal, vertical))
+        return {"action_space": actions, "max_steps": max_steps, "camera": camera}
 
     def initial_state(self, sample):
         camera = sample.camera
@@ -640,19 +659,7 @@ class CocoCrop(Scenario):
         return options, [sample.answer]
 
     def crop(self, sample, state, *, reference):
-        if reference:
-            return None
-        camera, h, v = sample.camera, state.horizontal_step, state.vertical_step
-        crop, direction = camera.crop, camera.direction
-        zoom = "zoom" in direction
-        top = crop["top"] - v if ("up" in direction or zoom) else crop["top"]
-        left = crop["left"] - h if ("left" in direction or zoom) else crop["left"]
-        bottom = crop["height"] + v if ("down" in direction or zoom) else crop["height"]
-        right = crop["width"] + h if ("right" in direction or zoom) else crop["width"]
-        if direction == "zoom":
-            bottom += crop["top"]
-            right += crop["left"]
-        return (left, top, right, bottom)
+        return None if reference else _crop_box(sample.camera, state.horizontal_step, state.vertical_step)
 
     def advance(self, sample, state, action):
         h, v, nh, nv = state.horizontal_step, state.vertical_step, state.horizontal_turns, state.vertical_turns
@@ -667,6 +674,32 @@ class CocoCrop(Scenario):
     def open_ended_answers(self, sample, state):
         _, categories = self.correct_now(sample, state, reference=False, random_actions=False)
         return "Move the camera, Move farther from the object, " + _categories_text(categories) + "."
+
+
+def _crop_box(camera: Camera, h: float, v: float) -> Box:
+    """COCO's crop box (left, top, right, bottom) once the steps are ``h`` and ``v``."""
+    crop, direction = camera.crop, camera.direction
+    zoom = "zoom" in direction
+    top = crop["top"] - v if ("up" in direction or zoom) else crop["top"]
+    left = crop["left"] - h if ("left" in direction or zoom) else crop["left"]
+    bottom = crop["height"] + v if ("down" in direction or zoom) else crop["height"]
+    right = crop["width"] + h if ("right" in direction or zoom) else crop["width"]
+    if direction == "zoom":
+        bottom += crop["top"]
+        right += crop["left"]
+    return (left, top, right, bottom)
+
+
+def _check_first_box(read: FieldReader, box: Box) -> None:
+    """The first crop must hold a pixel: PIL rounds the box, and an inverted box raises while an
+    empty one reaches the model's processor. Steps only widen it, so later crops hold more."""
+    left, top, right, bottom = box
+    width, height = round(right) - round(left), round(bottom) - round(top)
+    for size, axis, edges in ((width, "wide", "right edge (from 'width') must lie right of its left edge (from 'left')"),
+                              (height, "high", "bottom edge (from 'height') must lie below its top edge (from 'top')")):
+        if size < 1:
+            raise read.fail("crop", f"the first crop box (left, top, right, bottom) = {tuple(box)} is {size} pixels "
+                                    f"{axis}, and a crop needs at least 1: its {edges}")
 
 
 SCENARIOS: dict[str, Scenario] = {

@@ -77,6 +77,9 @@ def load_turn_image(turn: ShownTurn, *, short_edge: int | None = None,
                                            "check-data DIR`") from None
     if turn.crop is not None:
         left, top, right, bottom = turn.crop
+        if round(right) - round(left) < 1 or round(bottom) - round(top) < 1:  # PIL rounds the box, then fails or gives 0x0
+            raise ImageError(path, f"is cropped to {tuple(turn.crop)}, which holds no pixel",
+                             "check the row's crop and step fields (`python -m proactivebench_ext check-data DIR`)")
         area = max(right - left, 0) * max(bottom - top, 0)
         if area > max_image_pixels():
             raise ImageError(path, f"is cropped to {tuple(turn.crop)}, {area:,.0f} pixels, over the cap of "

@@ -209,3 +209,11 @@ def test_load_turn_image_errors(tmp_path):
     broken.write_bytes(broken.read_bytes()[:300])
     with pytest.raises(DataError, match="broken.jpg cannot be decoded"):
         load_turn_image(FakeTurn(str(broken)))
+
+
+@pytest.mark.parametrize("box", [(40, 10, 20, 50), (40, 10, 40, 50), (40.6, 10, 41.4, 50), (0, 30, 50, 30)])
+def test_a_crop_box_without_a_pixel_is_an_image_error(tmp_path, box):
+    path = tmp_path / "photo.png"
+    Image.new("RGB", (64, 64)).save(path)
+    with pytest.raises(DataError, match=r"holds no pixel.*crop"):
+        load_turn_image(FakeTurn(str(path), box))

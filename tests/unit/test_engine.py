@@ -166,6 +166,12 @@ def test_reference_mode_is_one_turn_on_the_clean_frame_with_categories_only():
     ("QD", {"prompt": None}, "prompt"),
     ("IN-C", {"quality_answer": "Sharpen the image."}, "quality_answer"),
     ("CIT", {"options": ["Wait for the object to appear.", "I cannot tell."], "first_image": 0}, "options"),
+    ("CIT", {"first_image": 120, "num_images": 120}, "first_image"),  # the reference refuses a start past the end
+    ("COCO", {"crop": {"top": 67, "left": 315, "height": 256, "width": 155}}, "crop"),  # inverted: right < left
+    ("COCO", {"crop": {"top": 67, "left": 155, "height": 256, "width": 155}}, "crop"),  # empty: 0 pixels wide
+    ("COCO", {"crop": {"top": 67, "left": 155, "height": 47.4, "width": 315}}, "crop"),  # empty once the steps apply
+    ("QD", {"prompt": "What is drawn? \ud800"}, "prompt"),  # a lone surrogate is not text
+    ("ROD", {"options": ["Move the camera to the left.", "x\udfff"]}, "options"),
 ])
 def test_invalid_entries_name_dataset_sample_and_field(acronym, change, field):
     entry = dict(first_entry(acronym), **change)
@@ -173,6 +179,28 @@ def test_invalid_entries_name_dataset_sample_and_field(acronym, change, field):
         new_episode(acronym, entry)
     assert caught.value.field == field
     assert resolve_scenario(acronym).dataset in str(caught.value) and str(entry["id"]) in str(caught.value)
+
+
+@pytest.mark.parametrize("random_actions", [None, 7])
+def test_an_in_c_entry_without_quality_answer_is_refused_in_every_mode(random_actions):
+    entry = dict(first_entry("IN-C"))
+    del entry["quality_answer"]
+    seed = None if random_actions is None else random.Random(random_actions)
+    with pytest.raises(InvalidEntryError, match="missing field") as caught:
+        new_episode("IN-C", entry, random_actions=seed)
+    assert caught.value.field == "quality_answer"
+
+
+def test_crop_box_errors_name_the_bound():
+    entry = dict(first_entry("COCO"), crop={"top": 67, "left": 315, "height": 256, "width": 155})
+    with pytest.raises(InvalidEntryError, match=r"\(315, 47, 155, 256\) is -160 pixels wide.*at least 1"):
+        new_episode("COCO", entry)
+
+
+def test_cit_first_image_bound_names_num_images():
+    entry = dict(first_entry("CIT"), first_image=130)
+    with pytest.raises(InvalidEntryError, match=r"130 is outside \[0, 119\]"):
+        new_episode("CIT", entry)
 
 
 def test_missing_field_is_named():

@@ -61,7 +61,7 @@ TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=30) | st.sampled_
     ["Move the camera up.", "Rewind the video.", "Wait for the person to move.", "Rotate the object.",
      "I cannot answer this question.", "Add more details to the drawing.", "Move farther from the object.",
      "Move the camera to the left.", "Increase the brightness.", "{image}", "{image:03}", "{image:>9}", "../x",
-     "/abs", "{level}", "{informative}", "a/{image}.jpg", "zoom", "up_left", "down", ""])
+     "/abs", "{level}", "{informative}", "a/{image}.jpg", "zoom", "up_left", "down", "", "\ud800", "a{image}\udfff"])
 NUMBER = (st.integers(min_value=-3, max_value=40) | st.integers() | st.sampled_from([0, 1, MAX_TURNS, MAX_TURNS + 1, 10**9])
           | st.floats(allow_nan=True, allow_infinity=True) | st.booleans())
 JSON_VALUE = st.recursive(st.none() | NUMBER | TEXT, lambda inner: st.lists(inner, max_size=4)
@@ -119,6 +119,11 @@ def test_random_entries_and_answers_never_make_the_engine_raise(acronym):
         while not episode.done:
             turn = episode.observe()
             assert turn.relative_image_path and not turn.relative_image_path.startswith("/")
+            # every text the model or a file gets is valid Unicode; every crop holds a pixel once PIL rounds it
+            "".join((turn.mcqa_prompt, turn.relative_image_path, *turn.options)).encode("utf-8")
+            if turn.crop is not None:
+                left, top, right, bottom = turn.crop
+                assert round(right) - round(left) >= 1 and round(bottom) - round(top) >= 1, turn.crop
             episode.answer(data.draw(answers(turn.options)))
             turns += 1
             assert turns <= MAX_TURNS
@@ -129,6 +134,56 @@ def test_random_entries_and_answers_never_make_the_engine_raise(acronym):
             episode.observe()
 
     play()
+
+
+COORDINATE = st.integers(-50, 600) | st.floats(-50, 600, allow_nan=False)
+
+
+@given(first=st.integers(0, 300), count=st.integers(1, 300), seed=st.none() | st.integers(0, 99))
+def test_cit_is_refused_exactly_when_it_starts_past_the_video(first, count, seed):
+    entry = dict(ENTRIES["CIT"][0], first_image=first, num_images=count, reference_image=min(first, count - 1))
+    rng = None if seed is None else random.Random(seed)
+    try:
+        new_episode("CIT", entry, random_actions=rng)
+    except InvalidEntryError as error:
+        assert (error.field == "first_image") == (first >= count), error
+        assert first >= count or error.field != "first_image"
+    else:
+        assert first < count
+
+
+@given(entry=entries("IN-C"), seed=st.none() | st.integers(0, 99))
+def test_in_c_without_quality_answer_is_refused_in_every_mode(entry, seed):
+    entry.pop("quality_answer", None)
+    with pytest.raises(InvalidEntryError):
+        new_episode("IN-C", entry, random_actions=None if seed is None else random.Random(seed))
+
+
+@given(top=COORDINATE, left=COORDINATE, height=COORDINATE, width=COORDINATE, hstep=st.sampled_from([0, 0.4, 7, 25.5]),
+       vstep=st.sampled_from([0, 0.4, 7, 25.5]),
+       direction=st.sampled_from(["up", "down", "left", "right", "zoom", "up_left", "down_right"]), data=st.data())
+def test_coco_crops_are_refused_in_every_mode_or_hold_a_pixel_at_every_turn(top, left, height, width, hstep, vstep,
+                                                                             direction, data):
+    base = next(e for e in ENTRIES["COCO"] if e["direction"] == "zoom") if direction == "zoom" else ENTRIES["COCO"][0]
+    entry = dict(base, crop={"top": top, "left": left, "height": height, "width": width}, horizontal_step=hstep,
+                 vertical_step=vstep, direction=direction)
+    refusals = []
+    for reference in (False, True):
+        try:
+            new_episode("COCO", entry, reference=reference)
+        except InvalidEntryError as error:
+            refusals.append(error.field)
+            assert error.field != "crop" or ("pixels" in error.reason and "at least 1" in error.reason), error
+    # a box that cannot be cut is refused in reference mode too (other refusals may depend on the mode)
+    assert refusals.count("crop") in (0, 2), refusals
+    if refusals:
+        return
+    episode = new_episode("COCO", entry)
+    while not episode.done:
+        turn = episode.observe()
+        crop_left, crop_top, crop_right, crop_bottom = turn.crop
+        assert round(crop_right) - round(crop_left) >= 1 and round(crop_bottom) - round(crop_top) >= 1, turn.crop
+        episode.answer(data.draw(answers(turn.options)))
 
 
 # -- random corruptions of a valid data set ---------------------------------------------------------
