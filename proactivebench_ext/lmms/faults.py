@@ -10,8 +10,16 @@ The rule, kept here and nowhere else:
   of ``acc`` and ``psr`` (its ``process_results`` returns no value for them), counted in the
   task's ``errors`` metric (summed), and its file, row and reason are in the episode record (the
   sample log) and in one warning line. Every other episode and task is scored as usual.
-- A **model fault** is anything the model says, however broken: the engine already turns it into
-  a failed episode (``acc`` 0), never an error.
+- A **model fault** is a request that got no answer: lmms-eval's failure text
+  (``[LMMS_EVAL_REQUEST_FAILED after N retries] ...``, what its API backends return when every
+  retry failed), an exception raised by the backend for that request (the lockstep runner retries
+  a failing call one request at a time, so only the failing episode is hit), or no response at
+  all. The episode is errored like a data fault (kind ``model``), with its turn, request and the
+  error text in its record; the run fails when a task's share of them is above
+  ``PROACTIVEBENCH_MAX_MODEL_ERRORS`` (default 0). An exception that the model's *processor*
+  raises on an image (an empty crop) is a data fault of that episode (kind ``data``).
+- Anything the model *says*, however broken, is an answer: the engine turns it into a failed
+  episode (``acc`` 0), never an error.
 
 lmms-eval shows every doc to the model at least once, so an errored doc still gets one round: a
 placeholder image and question (any answer is ignored), then the episode record with its fault.
@@ -23,8 +31,9 @@ per-process table that round 1 reads; where that table is empty (the backend cal
 never trusts a fault stated in a response: it replays the answers and loads that request again.
 
 lmms-eval logs an exception raised in a hook, ends the whole run and exits 0. Our hooks note such
-an exception, and a task whose every doc errored; when the run ends, a final error line names them
-and the process exits 1 (only inside ``python -m lmms_eval``).
+an exception, a task whose every doc errored, model faults and output that could not be written;
+when the run ends, final ERROR lines name them and the process exits non-zero (only inside
+``python -m lmms_eval``; :data:`EXIT_CODES`).
 """
 
 from __future__ import annotations
@@ -33,9 +42,12 @@ import atexit
 import functools
 import json
 import os
+import re
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from PIL import Image
@@ -56,6 +68,16 @@ PLACEHOLDER_QUESTION = ("ProactiveBench could not load this sample (a data fault
                         "any answer is ignored.")
 PLACEHOLDER_OPTION = "Continue."
 _PLACEHOLDER_SIZE = (64, 64)
+MAX_MODEL_ERRORS_VARIABLE = "PROACTIVEBENCH_MAX_MODEL_ERRORS"
+
+# Exit status of a ``python -m lmms_eval`` run with our tasks (docs/faults.md has the table).
+EXIT_OK = 0
+EXIT_FAULTS = 1  # a task not scored in full: nothing playable, model faults above the allowance, a
+#                  hook or backend exception stopped the run, or output that could not be written
+EXIT_SERVER = 3  # the model server failed every request (as the judge exits 3 when it cannot be used)
+EXIT_CODES = {EXIT_OK: "every task scored, every file written",
+              EXIT_FAULTS: "a task is not scored in full, or an output file could not be written",
+              EXIT_SERVER: "every request to the model failed (server down, wrong model name, bad key)"}
 
 
 # -- docs ------------------------------------------------------------------------------------------
@@ -97,6 +119,11 @@ def load_images(doc: Doc, images: Sequence[Any]) -> list[Image.Image] | Fault:
         except ImageError as error:
             return Fault(error.path, error.reason, error.fix, field="image", sample_id=_sample_id(doc),
                          row=doc.get(SOURCE_KEY) or None)
+        except Exception as error:  # noqa: BLE001 - any failure to cut or load an image is this episode's
+            path = str(getattr(ref, "image_path", "?"))
+            return Fault(path, f"cannot be shown ({type(error).__name__}: {error})",
+                         "check the image and the row's crop box (`python -m proactivebench_ext check-data DIR`)",
+                         field="image", sample_id=_sample_id(doc), row=doc.get(SOURCE_KEY) or None)
     return loaded
 
 
@@ -141,19 +168,155 @@ def first_request_fault(doc: Doc, settings: Mapping[str, Any] | None,
     return outcome if isinstance(outcome, Fault) else None
 
 
+# -- model faults ----------------------------------------------------------------------------------
+# What lmms-eval's API backends return instead of an answer (openai, gemini, ...: every retry failed;
+# the usage budget is spent); and what the lockstep runner returns for a request whose backend call raised.
+LMMS_EVAL_FAILURE_PREFIXES = ("[LMMS_EVAL_REQUEST_FAILED", "[LMMS_EVAL_BUDGET_EXCEEDED]")
+_RUNNER_FAILURE = re.compile(r"\[PROACTIVEBENCH_REQUEST_FAILED kind=(model|data)\] ?(.*)", re.S)
+# Where an exception raised while the backend prepares an image comes from (transformers' image and
+# video processors, PIL): the image is at fault, not the model.
+_IMAGE_PROCESSING_FILES = re.compile(r"[/\\](image_processing[^/\\]*|image_utils|image_transforms|"
+                                     r"video_processing[^/\\]*|video_utils)\.py$|[/\\]PIL[/\\]")
+NO_RESPONSE = "the backend returned no response for this request"
+
+
+@dataclass(frozen=True)
+class RequestFailure:
+    """A request that got no answer: ``model`` (the request failed) or ``data`` (the model's
+    processor rejected the episode's image), with the error text."""
+
+    kind: str
+    error: str
+
+
+def request_failure(answer: Any) -> RequestFailure | None:
+    """The failure an "answer" stands for (lmms-eval's failure text or the runner's), else None."""
+    if not isinstance(answer, str):
+        return None
+    text = answer.strip()
+    match = _RUNNER_FAILURE.fullmatch(text)
+    if match:
+        return RequestFailure(match.group(1), match.group(2) or "the request failed")
+    if text.startswith(LMMS_EVAL_FAILURE_PREFIXES):
+        return RequestFailure("model", text)
+    return None
+
+
+def failure_answer(kind: str, error: str) -> str:
+    """The text the lockstep runner hands the hooks for a request that failed."""
+    return f"[PROACTIVEBENCH_REQUEST_FAILED kind={kind}] {' '.join(error.split())[:1000]}"
+
+
+def raised_by_image_processing(error: BaseException) -> bool:
+    """Whether ``error`` (or what it was raised from) came out of image preprocessing code."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if any(_IMAGE_PROCESSING_FILES.search(frame.filename) for frame in traceback.extract_tb(current.__traceback__)):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def exception_answer(error: BaseException) -> str:
+    """The failure text of a request whose backend call raised ``error``."""
+    text = f"{type(error).__name__}: {error}"
+    if raised_by_image_processing(error):
+        return failure_answer("data", f"the model's processor rejected the image ({text})")
+    return failure_answer("model", text)
+
+
+def server_fix(error: str) -> str:
+    """What to do about a request error, from the HTTP status or connection error it names."""
+    status = re.search(r"\b(?:Error code|status(?: code)?)[: =]+(\d{3})\b", error, re.I)
+    code = int(status.group(1)) if status else None
+    if code in (401, 403):
+        return "the server refused the API key: set api_key=... in --model_args or OPENAI_API_KEY"
+    if code == 404:
+        return ("the server does not know this model or path: check model_version (the name the server serves) "
+                "and base_url (it ends in /v1)")
+    if code in (400, 422):
+        return ("the server refused the request: check model_version and that the model accepts images; "
+                "the server's message above says which field")
+    if code == 429:
+        return "rate limited: lower num_concurrent, or raise retry_backoff_s / max_retries"
+    if code is not None and code >= 500:
+        return "the server failed: see its log; rerun with --use_cache to retry only the failed requests"
+    if re.search(r"connect|refused|timed? ?out|unreachable|name or service", error, re.I):
+        return ("nothing answers at the server's address: start the server, or fix base_url / OPENAI_API_BASE "
+                "(and timeout= for slow models)")
+    if "BUDGET_EXCEEDED" in error:
+        return "lmms-eval's usage budget is spent: raise it or rerun with --use_cache"
+    return "see the error; rerun with --use_cache to retry only the failed requests"
+
+
+@dataclass(frozen=True)
+class RequestFault:
+    """An episode stopped because its request at ``turn`` got no answer (see :class:`RequestFailure`)."""
+
+    kind: str  # "model" or "data"
+    reason: str  # the backend's error text
+    fix: str
+    turn: int | None  # index of the turn whose request failed
+    request: str  # the text that was sent
+    image_path: str | None
+    answer: str  # the failure text as the runner gave it; scoring checks it again
+
+    def one_line(self) -> str:
+        where = f"turn {self.turn}" + (f" ({self.image_path})" if self.image_path else "")
+        return " ".join(f"{where}: {self.reason}; fix: {self.fix}".split())
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "reason": self.reason, "fix": self.fix, "turn": self.turn,
+                "request": self.request, "image_path": self.image_path, "answer": self.answer}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RequestFault:
+        return cls(str(data["kind"]), str(data["reason"]), str(data["fix"]), data.get("turn"),
+                   str(data.get("request", "")), data.get("image_path"), str(data["answer"]))
+
+
+def is_request_fault(data: Any) -> bool:
+    """Whether a record's ``fault`` is a request that got no answer (not a data-file fault)."""
+    return isinstance(data, Mapping) and "answer" in data and data.get("kind") in ("model", "data")
+
+
+def request_fault(failure: RequestFailure, answer: str, turn: int | None, request: str,
+                  image_path: str | None) -> RequestFault:
+    if failure.kind == "data":
+        fix = ("the image cannot be prepared for this model (e.g. an empty crop box): correct or remove the row "
+               "(`python -m proactivebench_ext check-data DIR`)")
+    else:
+        fix = server_fix(failure.error)
+    return RequestFault(failure.kind, failure.error, fix, turn, request, image_path, answer)
+
+
+def fault_json(fault: Fault | RequestFault) -> dict[str, Any]:
+    """A fault as its record stores it, with its ``kind``."""
+    return fault.to_json() if isinstance(fault, RequestFault) else {"kind": "data", **fault.to_json()}
+
+
+def fault_from_json(data: Mapping[str, Any]) -> Fault | RequestFault:
+    return RequestFault.from_json(data) if is_request_fault(data) else Fault.from_json(dict(data))
+
+
 # -- metrics ---------------------------------------------------------------------------------------
-def errored_values(doc: Doc, fault: Fault) -> dict[str, float]:
-    """An errored episode's metrics: ``errors`` only, so acc/psr means skip it. Warns once."""
+def errored_values(doc: Doc, fault: Fault | RequestFault, answered: bool = False) -> dict[str, float]:
+    """An errored episode's metrics: ``errors`` only, so acc/psr means skip it. Warns once.
+    ``answered``: some request of the episode got an answer before the fault."""
     task = _task_of(doc)
-    message = f"ProactiveBench {task}: episode errored on a data fault (excluded from acc/psr): {fault.one_line()}"
-    _warn(message)
-    _report.errored(task, fault)
+    kind = "a model fault (the request failed)" if getattr(fault, "kind", "data") == "model" else "a data fault"
+    _warn(f"ProactiveBench {task}: episode errored on {kind} (excluded from acc/psr): {fault.one_line()}")
+    _report.errored(task, fault, answered)
     return {ERRORS: 1.0}
 
 
-def played_values(values: Mapping[str, float]) -> dict[str, float]:
+def played_values(values: Mapping[str, float], doc: Doc | None = None) -> dict[str, float]:
     """A played episode's metrics, ``errors`` first (lmms-eval reports a task's sample count from
     its last metric, so acc/psr, which skip errored episodes, give it)."""
+    if doc is not None:
+        _report.played(_task_of(doc))
     return {ERRORS: 0.0, **values}
 
 
@@ -180,19 +343,62 @@ def _warn(message: str) -> None:
 
 
 # -- what the run must not hide -------------------------------------------------------------------
+def max_model_errors(environ: Mapping[str, str] | None = None) -> float:
+    """``PROACTIVEBENCH_MAX_MODEL_ERRORS``: the share of a task's episodes that may error on model
+    faults before the run fails (0 by default: any; 1 accepts all). ValueError names a bad value."""
+    raw = (os.environ if environ is None else environ).get(MAX_MODEL_ERRORS_VARIABLE, "").strip()
+    if not raw:
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:  # also refuses nan
+        raise ValueError(f"{MAX_MODEL_ERRORS_VARIABLE}={raw!r}: give the share of a task's episodes that may error "
+                         "on model faults, a number from 0 (none, the default) to 1 (all)")
+    return value
+
+
+@dataclass
+class _TaskFaults:
+    episodes: int = 0
+    data: int = 0
+    first_data: Fault | RequestFault | None = None
+    model: int = 0
+    last_model: RequestFault | None = None
+    answered: bool = False  # some request of the task got an answer
+
+
 class _RunReport:
     """What this process saw go wrong; said once more when the process ends."""
 
     def __init__(self) -> None:
-        self.errored_by_task: dict[str, tuple[int, Fault]] = {}  # task -> (count, first fault)
+        self.tasks: dict[str, _TaskFaults] = {}
         self.failed_tasks: dict[str, Fault] = {}
         self.hook_errors: list[str] = []
+        self.output_errors: list[str] = []
         self._lock = threading.Lock()
 
-    def errored(self, task: str, fault: Fault) -> None:
+    def _task(self, task: str) -> _TaskFaults:
+        return self.tasks.setdefault(task, _TaskFaults())
+
+    def played(self, task: str) -> None:
         with self._lock:
-            count, first = self.errored_by_task.get(task, (0, fault))
-            self.errored_by_task[task] = (count + 1, first)
+            faults = self._task(task)
+            faults.episodes += 1
+            faults.answered = True
+
+    def errored(self, task: str, fault: Fault | RequestFault, answered: bool = False) -> None:
+        with self._lock:
+            faults = self._task(task)
+            faults.episodes += 1
+            faults.answered = faults.answered or answered
+            if isinstance(fault, RequestFault) and fault.kind == "model":
+                faults.model += 1
+                faults.last_model = fault
+            else:
+                faults.data += 1
+                faults.first_data = faults.first_data or fault
 
     def failed_task(self, task: str, fault: Fault) -> None:
         with self._lock:
@@ -202,19 +408,77 @@ class _RunReport:
         with self._lock:
             self.hook_errors.append(f"{hook}: {type(error).__name__}: {error}")
 
-    def lines(self) -> tuple[list[str], list[str]]:
-        """(warnings, errors) to print at the end of the run."""
-        warnings = [f"ProactiveBench {task}: {count} episode(s) errored on data faults, excluded from acc/psr "
-                    f"and counted in `errors`; first: {first.one_line()}"
-                    for task, (count, first) in self.errored_by_task.items() if task not in self.failed_tasks]
+    def output_error(self, path: str, reason: str) -> None:
+        with self._lock:
+            self.output_errors.append(f"{path}: {reason}")
+
+    def lines(self, environ: Mapping[str, str] | None = None) -> tuple[list[str], list[str], int]:
+        """(warnings, errors, exit status) to give at the end of the run."""
+        warnings = [f"ProactiveBench {task}: {faults.data} episode(s) errored on data faults, excluded from acc/psr "
+                    f"and counted in `errors`; first: {faults.first_data.one_line()}"
+                    for task, faults in self.tasks.items()
+                    if faults.data and faults.first_data is not None and task not in self.failed_tasks]
         errors = [f"ProactiveBench {task}: nothing playable, the task has no score: {fault.one_line()} "
                   f"(`{CHECK_DATA} DIR` lists every problem)" for task, fault in self.failed_tasks.items()]
-        errors += [f"ProactiveBench: the run stopped on an error in {hook} (lmms-eval exits 0 on it)"
-                   for hook in self.hook_errors[:3]]
-        return warnings, errors
+        status = EXIT_FAULTS if errors else EXIT_OK
+        with_model = {task: faults for task, faults in self.tasks.items() if faults.model and faults.last_model}
+        if with_model and not any(faults.answered for faults in self.tasks.values()):
+            count = sum(faults.model for faults in with_model.values())
+            last = list(with_model.values())[-1].last_model
+            errors.append(f"ProactiveBench: every request to the model failed ({count} episode(s) in "
+                          f"{len(with_model)} task(s)), nothing was scored: {last.reason}; fix: {last.fix}")
+            status = EXIT_SERVER
+        elif with_model:
+            try:
+                allowed = max_model_errors(environ)
+            except ValueError as error:
+                allowed = 0.0
+                errors.append(f"ProactiveBench: {error}")
+                status = EXIT_FAULTS
+            for task, faults in with_model.items():
+                share = faults.model / max(faults.episodes, 1)
+                line = (f"ProactiveBench {task}: {faults.model} of {faults.episodes} episode(s) errored on model faults "
+                        f"(the request failed), excluded from acc/psr and counted in `errors`; "
+                        f"{'above' if share > allowed else 'within'} {MAX_MODEL_ERRORS_VARIABLE}={allowed:g}; "
+                        f"last: {faults.last_model.one_line()}")
+                if share > allowed:
+                    errors.append(line)
+                    status = status or EXIT_FAULTS
+                else:
+                    warnings.append(line)
+        for path in self.output_errors:
+            errors.append(f"ProactiveBench: could not write {path}; fix: free space or choose a writable "
+                          "--output_path, then rerun (with --use_cache the answers are replayed)")
+            status = status or EXIT_FAULTS
+        hooks = [f"ProactiveBench: the run stopped on an error in {hook} (lmms-eval exits 0 on it)"
+                 for hook in self.hook_errors[:3]]
+        errors += hooks
+        if hooks:
+            status = status or EXIT_FAULTS
+        return warnings, errors, status
 
 
 _report = _RunReport()
+
+
+def note_output_error(path: str, reason: str) -> None:
+    """An output file that could not be written: an ERROR line and a non-zero exit at the end."""
+    _report.output_error(path, reason)
+    _log_error(f"ProactiveBench: could not write {path}: {reason}")
+
+
+def note_backend_error(where: str, error: BaseException) -> None:
+    """An exception from the backend that ended the run (lmms-eval's own runner cannot isolate it)."""
+    _report.hook_error(where, error)
+
+
+def _log_error(message: str) -> None:
+    try:
+        from loguru import logger
+    except ImportError:
+        print(message, file=sys.stderr)
+        return
+    logger.error(message)
 
 
 def note_task_failure(task: str, fault: Fault) -> None:
@@ -248,14 +512,14 @@ def _in_lmms_eval_run() -> bool:
 def _at_exit() -> None:
     if not _in_lmms_eval_run():
         return
-    warnings, errors = _report.lines()
+    warnings, errors, status = _report.lines()
     for line in warnings:
         print(f"WARNING {line}", file=sys.stderr)
     for line in errors:
         print(f"ERROR {line}", file=sys.stderr)
-    if not errors:
+    if status == EXIT_OK:
         return
-    # Exit status 1 without touching lmms-eval: run the remaining exit handlers now, then leave.
+    # A non-zero status without touching lmms-eval: run the remaining exit handlers now, then leave.
     atexit.unregister(_at_exit)
     run_others = getattr(atexit, "_run_exitfuncs", None)
     if run_others is not None:
@@ -265,7 +529,7 @@ def _at_exit() -> None:
             stream.flush()
         except (OSError, ValueError):
             pass
-    os._exit(1)
+    os._exit(status)
 
 
 atexit.register(_at_exit)

@@ -35,7 +35,7 @@ from ..core.variants import MAX_AGENTIC_STEPS, get_variant
 from ..data.layout import DATA_DIR_ENV, DOWNLOAD_ENV, embedded_data_dir, jsonl_path, resolve_data_dir
 from ..data.validate import Fault, TestRow, scan_test_set
 from . import faults
-from .runtime import lockstep
+from .runtime import lmms_eval_version, lockstep, output
 from .runtime.options import refuse_unsafe_caching
 
 Settings = Mapping[str, Any]
@@ -122,7 +122,12 @@ def process_docs(dataset: Any, variant: str | None = None) -> Any:
     """
     import datasets
 
-    lockstep_on = lockstep.install() and lockstep.enabled()
+    installed = lockstep.install()
+    lockstep_on = installed and lockstep.enabled()
+    if not installed:
+        lockstep.announce_stock_runner(f"the lockstep driver stays off on lmms-eval {lmms_eval_version()}, which it "
+                                       "was not tested with")
+    output.install()  # whole, strict result files; a failed write fails the run
     refuse_unsafe_caching(sys.argv, allow_response_cache=lockstep_on)
     if lockstep_on:
         lockstep.pin_cache_run_id(sys.argv)
@@ -188,16 +193,17 @@ def replay(doc: Doc, answers: Sequence[Any], settings: Settings | None = None) -
 
 
 def episode_record(doc: Doc, episode: Episode, *, error: str | None = None,
-                   settings: Settings | None = None, fault: Fault | None = None) -> dict[str, Any]:
+                   settings: Settings | None = None, fault: Fault | faults.RequestFault | None = None) -> dict[str, Any]:
     """The whole episode as plain JSON: every turn shown, every answer and how it was judged.
 
     Variants with settings also record them (``settings``: the seed the episode was played
     with), and ICL variants the ids of the solved examples shown (``icl_examples``). An episode
-    stopped by a data fault (the next request's image could not be shown) names it in ``fault``:
-    it is errored, not failed, and its turns are the ones played before.
+    stopped by a fault (the next request's image could not be shown, or its request got no
+    answer) names it in ``fault`` with its ``kind`` (``data`` or ``model``): it is ``errored``, not
+    failed, and its turns are the ones played before.
     """
     if fault is not None:
-        error = f"data fault: {fault.reason}"
+        error = f"{getattr(fault, 'kind', 'data')} fault: {fault.reason}"
     turns = []
     for turn, outcome in episode.history:
         turns.append({
@@ -234,7 +240,8 @@ def episode_record(doc: Doc, episode: Episode, *, error: str | None = None,
         "num_turns": num_turns,
         "num_requests": max(num_turns - 1, 0),
         "error": error,
-        "fault": fault.to_json() if fault is not None else None,
+        "errored": fault is not None,
+        "fault": faults.fault_json(fault) if fault is not None else None,
         "turns": turns,
         "stats": stats,
         **extra,
@@ -248,8 +255,8 @@ def fault_record(doc: Doc, fault: Fault) -> dict[str, Any]:
     return {"format": RECORD_FORMAT, "scenario": doc["scenario"], "variant": doc["variant"],
             "sample_id": doc["sample_id"], "data_dir": doc["data_dir"],
             "target": target if isinstance(target, str) else None, "correct": False, "num_turns": 0,
-            "num_requests": 0, "error": f"data fault: {fault.reason}", "fault": fault.to_json(), "turns": [],
-            "stats": None}
+            "num_requests": 0, "error": f"data fault: {fault.reason}", "errored": True, "fault": faults.fault_json(fault),
+            "turns": [], "stats": None}
 
 
 # -- lmms-eval hooks ---------------------------------------------------------------------------
@@ -295,6 +302,9 @@ def doc_to_text(doc: Doc, lmms_eval_specific_kwargs: Mapping[str, Any] | None = 
         return _errored_round(doc, fault, [], settings)
     answers = list(previous_round_info["answers"]) if previous_round_info else []
     latest = previous_output[-1] if previous_output else ""
+    failure = faults.request_failure(latest)
+    if failure is not None:  # the request got no answer: the episode errors, it is not scored
+        return _request_failed_round(doc, answers, failure, latest, settings)
     answers.append(latest if isinstance(latest, str) else ("" if latest is None else str(latest)))
     episode = replay(doc, answers, settings)
     if len(episode.history) != len(answers):
@@ -322,6 +332,26 @@ def _errored_round(doc: Doc, fault: Fault, answers: list[Any], settings: Setting
         record = fault_record(doc, fault)
     else:
         record = episode_record(doc, episode or episode_from_doc(doc, settings), settings=settings, fault=fault)
+    carried = {"settings": settings} if settings else {}
+    info = {"answers": answers, "state": {"done": True, "correct": False, "errored": True, **carried}}
+    return None, None, True, [json.dumps(record, ensure_ascii=False)], info
+
+
+def failed_request_fault(doc: Doc, episode: Episode, failure: faults.RequestFailure, answer: str,
+                         settings: Settings | None = None) -> faults.RequestFault:
+    """The fault of the episode's next request, which got ``failure`` instead of an answer."""
+    turn = episode.observe() if not episode.done else None
+    request = request_for(doc, episode, settings).text if turn is not None else ""
+    return faults.request_fault(failure, answer, turn.index if turn is not None else None, request,
+                                turn.relative_image_path if turn is not None else None)
+
+
+def _request_failed_round(doc: Doc, answers: list[Any], failure: faults.RequestFailure, answer: str,
+                          settings: Settings) -> tuple[Any, ...]:
+    """The terminal round of an episode whose request failed: its record, which names the failure."""
+    episode = replay(doc, answers, settings)
+    record = episode_record(doc, episode, settings=settings,
+                            fault=failed_request_fault(doc, episode, failure, answer, settings))
     carried = {"settings": settings} if settings else {}
     info = {"answers": answers, "state": {"done": True, "correct": False, "errored": True, **carried}}
     return None, None, True, [json.dumps(record, ensure_ascii=False)], info
@@ -378,7 +408,11 @@ def record_from_response(doc: Doc, response: Any) -> dict[str, Any]:
         carried = state.get("settings") if isinstance(state, dict) else None
     if answers is not None:
         settings = _carried_settings(doc, carried)
-        if settings is not None and payload.get("fault"):
+        if settings is not None and faults.is_request_fault(payload.get("fault")):
+            errored = _confirmed_request_fault(doc, answers, settings, payload["fault"])
+            if errored is not None:
+                return errored
+        elif settings is not None and payload.get("fault"):
             errored = _confirmed_fault(doc, answers, settings)
             if errored is not None:
                 return errored
@@ -401,15 +435,27 @@ def _confirmed_fault(doc: Doc, answers: Sequence[Any], settings: Settings) -> di
     return episode_record(doc, episode, settings=settings, fault=images) if isinstance(images, Fault) else None
 
 
+def _confirmed_request_fault(doc: Doc, answers: Sequence[Any], settings: Settings,
+                             stated: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The errored record of ``answers`` if the stated failure text is one and the episode was
+    still waiting for that request (turn, request and fix are rebuilt, not read)."""
+    failure = faults.request_failure(stated.get("answer"))
+    episode = replay(doc, answers, settings)
+    if failure is None or episode.done or len(episode.history) != len(answers):
+        return None
+    fault = failed_request_fault(doc, episode, failure, str(stated["answer"]), settings)
+    return episode_record(doc, episode, settings=settings, fault=fault)
+
+
 @faults.reported
 def process_results(doc: Doc, results: Sequence[Any]) -> dict[str, float]:
     """``acc`` (100 for a correct final category, else 0) and ``psr`` (requests made) per episode,
-    and ``errors`` (1 for an episode errored on a data fault, which has no acc/psr)."""
+    and ``errors`` (1 for an episode errored on a data or model fault, which has no acc/psr)."""
     response = results[0] if results else ""
     if isinstance(response, list):
         response = response[0] if response else ""
     record = record_from_response(doc, response)
     if record.get("fault"):
-        return faults.errored_values(doc, Fault.from_json(record["fault"]))
+        return faults.errored_values(doc, faults.fault_from_json(record["fault"]), answered=record["num_turns"] > 0)
     values = {"acc": 100.0 if record["correct"] else 0.0, "psr": float(record["num_requests"])}
-    return faults.played_values({name: values[name] for name in get_variant(doc["variant"]).metrics})
+    return faults.played_values({name: values[name] for name in get_variant(doc["variant"]).metrics}, doc)

@@ -7,14 +7,22 @@ whatever order, so runs can be compared sample by sample. It stands in for an AP
 vLLM/SGLang server driven through lmms-eval's unmodified ``openai`` backend, and counts what a
 throughput measurement needs: requests, the peak number in flight, and the first arrival and
 last reply (the loop time as the server sees it, without process start-up).
+
+Failure modes, for the fault tests: ``status_for(messages)`` answers chosen requests with an HTTP
+error (``500`` for some, at every retry; ``400`` for all: a wrong model name), ``answer_for`` can
+be replaced (e.g. a lone surrogate, sent as the JSON escape ``"\ud800"``), :meth:`heal` drops the
+failures, and :func:`refused_url` is an address where nothing listens. ``seen`` lists the text of
+every request received, in order.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -56,11 +64,26 @@ def answer_for(messages: list[dict[str, Any]]) -> str:
     return option_letter(int.from_bytes(digest[:4], "big") % count)
 
 
+def refused_url() -> str:
+    """A loopback base URL where nothing listens (connection refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+Messages = list[dict[str, Any]]
+
+
 class LatencyServer:
     """Serves chat completions from a thread; every reply takes ``latency`` seconds."""
 
-    def __init__(self, latency: float, host: str = "127.0.0.1") -> None:
+    def __init__(self, latency: float, host: str = "127.0.0.1", *,
+                 status_for: Callable[[Messages], int | None] | None = None,
+                 answer: Callable[[Messages], str] = answer_for) -> None:
         self.latency = latency
+        self.status_for = status_for
+        self.answer = answer
         self._lock = threading.Lock()
         self.reset()
         self.server = ThreadingHTTPServer((host, 0), self._handler())
@@ -77,6 +100,12 @@ class LatencyServer:
             self._requests = self._in_flight = self._peak = 0
             self._first: float | None = None
             self._last: float | None = None
+            self.seen: list[str] = []  # the text of every request received, in order
+            self.errors = 0  # requests answered with an HTTP error
+
+    def heal(self) -> None:
+        """Answer every request from now on."""
+        self.status_for = None
 
     def stats(self) -> ServerStats:
         with self._lock:
@@ -129,7 +158,17 @@ class LatencyServer:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 arrived = server._arrive()
                 try:
-                    answer = answer_for(body.get("messages", []))
+                    messages = body.get("messages", [])
+                    with server._lock:
+                        server.seen.append(request_text(messages))
+                    status = server.status_for(messages) if server.status_for else None
+                    if status is not None:
+                        with server._lock:
+                            server.errors += 1
+                        self._send(status, {"error": {"message": f"loopback server: HTTP {status} for this request",
+                                                      "type": "invalid_request_error", "code": status}})
+                        return
+                    answer = server.answer(messages)
                     time.sleep(max(0.0, server.latency - (time.monotonic() - arrived)))
                     self._send(200, {
                         "id": "chatcmpl-latency", "object": "chat.completion", "created": int(time.time()),

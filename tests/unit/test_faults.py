@@ -338,8 +338,8 @@ def test_a_task_with_nothing_playable_fails_alone(tmp_path, monkeypatch):
     monkeypatch.setattr(faults, "_report", faults._RunReport())
     docs = list(hooks.process_docs(datasets.Dataset.from_list([{"scenario": "QD"}]), variant="main"))
     assert len(docs) == 1 and faults.doc_fault(docs[0]).reason.startswith("no row belongs")
-    warnings, errors = faults._report.lines()
-    assert warnings == [] and len(errors) == 1
+    warnings, errors, status = faults._report.lines()
+    assert warnings == [] and len(errors) == 1 and status == faults.EXIT_FAULTS
     assert errors[0].startswith("ProactiveBench proactive_qd: nothing playable") and "QuickDraw_preprocessed.jsonl" in errors[0]
 
 

@@ -37,7 +37,15 @@ Four traps it avoids:
   local backends rely on thread-local state (``torch.no_grad``): calls through the cache, and
   calls of backends not known to be thread-safe, always run in this thread.
 
+A request that gets no answer never stops the run and is never cached. When a backend call
+raises, its requests are sent again one at a time, so only the request that fails is lost; that
+request, and one the backend answered with lmms-eval's failure text or with nothing, reaches the
+hooks as a failure text (:func:`..faults.request_failure`), which ends its episode as errored
+(kind ``model``, or ``data`` when the model's image processor raised). Failures go through
+lmms-eval's response cache as "no response", so a ``--use_cache`` rerun retries exactly them.
+
 ``PROACTIVEBENCH_LOCKSTEP=0`` turns the driver off (our tasks then refuse ``--use_cache``).
+Either way the log names the runner that plays our episodes.
 """
 
 from __future__ import annotations
@@ -53,7 +61,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import faults
 from . import lmms_eval_version
+from .api_retries import pin_client_retries
 from .options import UnsupportedOptionError
 
 TESTED_LMMS_EVAL = ("0.7.3",)
@@ -366,6 +376,55 @@ def schedule_for(lm: Any, response_cache: Any = None) -> Schedule:
     return Schedule(pool=int(raw), concurrency=concurrency, reason=reason)
 
 
+class _FailuresHidden:
+    """The backend as lmms-eval's response cache sees it: a failed request answers ``None``, which
+    the cache neither stores nor replays (it logs it as no response), so a rerun asks again. The
+    failure text is kept aside, by request, for the runner."""
+
+    def __init__(self, lm: Any) -> None:
+        self._lm = lm
+        self.failures: dict[int, str] = {}
+
+    def generate_until(self, requests: list[Any]) -> list[Any]:
+        shown = []
+        for request, raw in zip(requests, _answered(self._lm.generate_until, requests)):
+            failed = _failure_text(raw)
+            if failed is not None:
+                self.failures[id(request)] = failed
+                raw = None
+            shown.append(raw)
+        return shown
+
+
+def _failure_text(raw: Any) -> str | None:
+    """The failure a backend result stands for (None when it is an answer)."""
+    from lmms_eval.api.instance import unwrap_generation_output
+
+    if raw is None:
+        return faults.failure_answer("model", faults.NO_RESPONSE)
+    output, _ = unwrap_generation_output(raw)
+    return output if faults.request_failure(output) is not None else None
+
+
+def _answered(generate: Callable[[list[Any]], list[Any]], batch: list[Any]) -> list[Any]:
+    """``generate(batch)``, one result per request whatever happens: when the call raises, each
+    request is sent again alone, and a request that still raises gets its failure text."""
+    try:
+        results = list(generate(batch))
+    except Exception as error:  # noqa: BLE001 - a backend error is one request's fault, not the run's
+        if len(batch) == 1:
+            return [faults.exception_answer(error)]
+        results = []
+        for request in batch:
+            try:
+                results.extend(list(generate([request]))[:1] or [None])
+            except Exception as single:  # noqa: BLE001
+                results.append(faults.exception_answer(single))
+    if len(results) < len(batch):
+        results += [None] * (len(batch) - len(results))
+    return results[:len(batch)]
+
+
 def _run_now(function: Callable[[list[Any]], list[Any]], batch: list[Any]) -> Future:
     """A call run in this thread, as an already finished future."""
     future: Future = Future()
@@ -388,8 +447,9 @@ def run_lockstep(lm: Any, requests: list[Any], agentic_trace_mode: str = "basic"
     if rank == 0:
         how = (f"overlapping calls, up to {schedule.concurrency} requests in flight" if schedule.concurrency
                else "one call at a time")
-        logger.info(f"ProactiveBench lockstep: {len(requests)} episodes, pool {schedule.pool}"
-                    f"{'' if schedule.refill else ' (fixed windows)'}, {how}: {schedule.reason or 'as given'}")
+        logger.info(f"ProactiveBench runner: lockstep (this package's driver): {len(requests)} episodes, pool "
+                    f"{schedule.pool}{'' if schedule.refill else ' (fixed windows)'}, {how}: "
+                    f"{schedule.reason or 'as given'}")
     responses: list[str] = [""] * len(requests)
     queue = deque(range(len(requests)))
     live: dict[int, _Play] = {}
@@ -398,9 +458,14 @@ def run_lockstep(lm: Any, requests: list[Any], agentic_trace_mode: str = "basic"
     progress = tqdm(total=len(requests), desc="ProactiveBench episodes (lockstep)", disable=rank != 0)
 
     def execute(batch: list[Any]) -> list[Any]:
-        if response_cache is not None:
-            return response_cache.execute(lm, "generate_until", batch)
-        return lm.generate_until(batch)
+        """One result per request: an answer, or the failure text the hooks turn into a fault."""
+        if response_cache is None:
+            return [raw if raw is not None else faults.failure_answer("model", faults.NO_RESPONSE)
+                    for raw in _answered(lm.generate_until, batch)]
+        backend = _FailuresHidden(lm)
+        results = _answered(lambda part: response_cache.execute(backend, "generate_until", part), batch)
+        return [raw if raw is not None else backend.failures.get(id(request), faults.failure_answer("model", faults.NO_RESPONSE))
+                for request, raw in zip(batch, results)]
 
     def finish(play: _Play) -> None:
         responses[play.index] = play.response(agentic_trace_mode)
@@ -485,13 +550,24 @@ def make_runner(stock: Callable) -> Callable:
         ours = [i for i, request in enumerate(requests) if is_ours(request)]
         if not ours:
             return stock(lm, requests, agentic_trace_mode=agentic_trace_mode, response_cache=response_cache)
+        pin_client_retries(lm)
         if not enabled():
             if response_cache is not None:
                 raise UnsupportedOptionError(
                     f"ProactiveBench tasks cannot run with --use_cache when {ENABLE_VARIABLE}=0: lmms-eval's own agentic "
                     "runner gives every round the same cache key, so turns with the same question would share one answer. "
                     f"Unset {ENABLE_VARIABLE} or drop --use_cache.")
-            return stock(lm, requests, agentic_trace_mode=agentic_trace_mode, response_cache=response_cache)
+            if getattr(lm, "rank", 0) == 0:
+                from loguru import logger
+
+                logger.info(f"ProactiveBench runner: lmms-eval's own agentic runner ({ENABLE_VARIABLE}=0): {len(ours)} "
+                            "episodes one request at a time; a request that fails errors its episode, an exception "
+                            "from the backend stops the run")
+            try:
+                return stock(lm, requests, agentic_trace_mode=agentic_trace_mode, response_cache=response_cache)
+            except Exception as error:
+                faults.note_backend_error("lmms-eval's agentic runner (the backend or a hook)", error)
+                raise
         mine = set(ours)
         others = [i for i in range(len(requests)) if i not in mine]
         responses: list[str] = [""] * len(requests)
@@ -505,6 +581,20 @@ def make_runner(stock: Callable) -> Callable:
 
     run_generate_until_agentic.__wrapped_stock__ = stock  # type: ignore[attr-defined]
     return run_generate_until_agentic
+
+
+_announced = False
+
+
+def announce_stock_runner(reason: str) -> None:
+    """Say once per process that lmms-eval's own runner plays our episodes, and why."""
+    global _announced
+    if _announced:
+        return
+    _announced = True
+    from loguru import logger
+
+    logger.info(f"ProactiveBench runner: lmms-eval's own agentic runner ({reason})")
 
 
 def install() -> bool:
