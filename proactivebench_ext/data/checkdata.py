@@ -23,7 +23,16 @@ from ..core.engine import InvalidEntryError, new_episode, reachable_images
 from ..core.naming import acronym_of, dataset_name
 from .errors import DataError
 from .layout import POINT_AT_LOCAL_COPY, iter_jsonl, jsonl_path, may_be_test_row, test_ids
-from .validate import Fault, image_fault_reason, image_fix, max_image_pixels, row_fault
+from .validate import (
+    Fault,
+    folder_access_reason,
+    folder_fix,
+    image_fault_reason,
+    image_fix,
+    max_image_pixels,
+    row_fault,
+    text_fault,
+)
 
 # Distinct turns explored per row and mode to list its images: the released rows need at most a
 # few hundred; a row past this is implausible (frames x turns) and is reported, not explored.
@@ -81,6 +90,10 @@ def check_scenario(scenario: str, data_dir: Path, *, decode: bool = True,
     acronym, dataset = acronym_of(scenario), dataset_name(scenario)
     report = ScenarioReport(acronym)
     path = jsonl_path(dataset, data_dir)
+    unreadable = folder_access_reason(data_dir)
+    if unreadable is not None:
+        report.problems.append(Problem(str(data_dir), f"the data folder {unreadable}", folder_fix(data_dir)))
+        return report
     if not path.is_file():
         report.problems.append(Problem(str(path), f"missing: no {path.name} for {acronym}",
                                        f"copy {path.name} from the dataset's test/ folder into {data_dir}; {POINT_AT_LOCAL_COPY}"))
@@ -120,6 +133,10 @@ def _check_rows(acronym: str, dataset: str, path: Path, data_dir: Path, report: 
             continue
         first_line[key] = row.line
         report.samples += 1
+        fault = text_fault(row)
+        if fault is not None:
+            report.problems.append(Problem.of(fault))
+            continue
         try:
             new_episode(acronym, entry, data_dir).observe()
             relatives = [rel for reference in (False, True)
@@ -138,7 +155,10 @@ def _check_rows(acronym: str, dataset: str, path: Path, data_dir: Path, report: 
                 continue
             checked.add(relative)
             report.images_checked += 1
-            reason = check_image(data_dir / relative, decode=decode, data_dir=data_dir)
+            try:
+                reason = check_image(data_dir / relative, decode=decode, data_dir=data_dir)
+            except (OSError, ValueError) as error:  # a path the filesystem refuses (a NUL, a name too long)
+                reason = f"cannot be checked ({type(error).__name__}: {error})"
             if reason is not None:
                 report.problems.append(Problem(where, f"image {relative} {reason}",
                                                image_fix(reason, relative, data_dir, dataset), sample_id, "image"))
@@ -199,6 +219,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         scenarios = _parse_scenarios(args.scenarios)
     except KeyError as error:
         parser.error(str(error.args[0]))
+    unreadable = folder_access_reason(args.data_dir) if args.data_dir.is_dir() else None
+    if unreadable is not None:  # named before the folder rule, which would see an unreadable folder as empty
+        print(printable(f"error: the data folder {args.data_dir} {unreadable}; fix: {folder_fix(args.data_dir)}"),
+              file=sys.stderr)
+        return 2
     if not args.data_dir.is_dir():
         print(f"error: {args.data_dir} is not a directory; {POINT_AT_LOCAL_COPY}", file=sys.stderr)
         return 2

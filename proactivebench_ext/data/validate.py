@@ -26,6 +26,7 @@ from PIL import Image, ImageFile
 
 from ..core.engine import InvalidEntryError, new_episode
 from ..core.naming import acronym_of
+from ..core.scenarios import unencodable_reason
 from .errors import DataError
 from .layout import POINT_AT_LOCAL_COPY, JsonlRow, iter_jsonl, jsonl_path, may_be_test_row, test_ids
 
@@ -77,9 +78,49 @@ def row_fault(row: JsonlRow) -> Fault | None:
                  line=row.line)
 
 
+def unencodable_field(value: Any, where: str = "") -> tuple[str, str] | None:
+    """The first string in ``value`` (keys included, nested) that is not valid Unicode text, as
+    ``(field path, reason)``; None when every string is. Such a string (a lone surrogate, which a
+    JSON ``\\ud800`` escape can carry) cannot be written to a UTF-8 file, tokenised or put into
+    an Arrow table, so the whole row is refused before it reaches any of them."""
+    if isinstance(value, str):
+        reason = unencodable_reason(value)
+        return (where or "entry", reason) if reason else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{where}.{key}" if where else str(key)
+            reason = unencodable_reason(str(key))
+            if reason:
+                return ascii(path)[1:-1], f"the key {reason}"
+            found = unencodable_field(item, path)
+            if found:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = unencodable_field(item, f"{where}[{index}]")
+            if found:
+                return found
+    return None
+
+
+def text_fault(row: JsonlRow) -> Fault | None:
+    """The fault of a row holding a string that is not valid Unicode text (None when it has none)."""
+    if row.entry is None:
+        return None
+    found = unencodable_field(row.entry)
+    if found is None:
+        return None
+    field, reason = found
+    sample_id = row.entry.get("id")
+    return Fault(str(row.path), reason,
+                 f"replace the escape (e.g. \\ud800) on line {row.line} by the intended character, or re-download "
+                 f"{row.path.name}", line=row.line, field=field,
+                 sample_id=sample_id if isinstance(sample_id, int) else None)
+
+
 def entry_fault(scenario: str, row: JsonlRow) -> Fault | None:
     """Why the row's entry cannot be played in the default mode (None when it can)."""
-    fault = row_fault(row)
+    fault = row_fault(row) or text_fault(row)
     if fault is not None:
         return fault
     try:
@@ -115,6 +156,9 @@ def scan_test_set(scenario: str, data_dir: str | os.PathLike[str]) -> list[TestR
     path = jsonl_path(acronym, data_dir)
     if not Path(data_dir).is_dir():
         return [TestRow(path, None, None, Fault(str(data_dir), "the data directory does not exist", POINT_AT_LOCAL_COPY))]
+    unreadable = folder_access_reason(data_dir)
+    if unreadable is not None:
+        return [TestRow(path, None, None, Fault(str(data_dir), f"the data folder {unreadable}", folder_fix(data_dir)))]
     if not path.is_file():
         return [TestRow(path, None, None, Fault(str(path), f"missing: no {path.name} for {acronym}",
                                                  f"copy {path.name} from the dataset's test/ folder; {POINT_AT_LOCAL_COPY}"))]
@@ -128,7 +172,11 @@ def scan_test_set(scenario: str, data_dir: str | os.PathLike[str]) -> list[TestR
                     str(path), "row has no 'id' field, so the test-set filter cannot apply",
                     f"add the sample id to line {row.line} or re-download {path.name}", line=row.line, field="id")))
                 continue
-            rows.append(TestRow(path, row.line, row.entry, entry_fault(acronym, row)))
+            # A row whose text is not valid Unicode is kept without its entry: nothing downstream
+            # (docs, Arrow tables, sample logs) may carry the unencodable string.
+            text = text_fault(row)
+            rows.append(TestRow(path, row.line, None, text) if text else
+                        TestRow(path, row.line, row.entry, entry_fault(acronym, row)))
     except OSError as error:
         rows.append(TestRow(path, None, None, Fault(str(path), f"cannot be read ({error})", f"re-download {path.name}")))
     if not rows:
@@ -136,6 +184,43 @@ def scan_test_set(scenario: str, data_dir: str | os.PathLike[str]) -> list[TestR
                                                      f"this is not the released {path.name} (empty or another split): "
                                                      "re-download it")))
     return rows
+
+
+# -- folders ---------------------------------------------------------------------------------------
+def folder_access_reason(folder: str | os.PathLike[str]) -> str | None:
+    """Why ``folder`` cannot be read (None when it can): listing it needs read permission, reaching
+    a file inside it needs search (x) permission; either missing makes every file in it look
+    unreadable or missing, so the folder is named instead of its files."""
+    try:
+        with os.scandir(folder) as entries:
+            first = next(entries, None)
+        if first is not None:
+            os.stat(first.path)
+    except PermissionError as error:
+        return f"cannot be read: permission denied ({error.strerror or error}); the user running this needs r and x on it"
+    except OSError as error:
+        return f"cannot be read ({type(error).__name__}: {error.strerror or error})"
+    return None
+
+
+def folder_fix(folder: str | os.PathLike[str]) -> str:
+    return f"give the user running this read access: `chmod -R u+rX {folder}` (or run as its owner)"
+
+
+def blocking_folder(path: str | os.PathLike[str], data_dir: str | os.PathLike[str]) -> tuple[Path, str] | None:
+    """The first folder from ``data_dir`` down to ``path``'s parent that cannot be read, with why."""
+    root, target = Path(data_dir), Path(path)
+    try:
+        parts = target.parent.relative_to(root).parts
+    except ValueError:
+        return None
+    folder = root
+    for part in ("", *parts):
+        folder = folder / part if part else folder
+        reason = folder_access_reason(folder)
+        if reason is not None:
+            return folder, reason
+    return None
 
 
 # -- images ----------------------------------------------------------------------------------------
@@ -173,7 +258,14 @@ def image_fault_reason(path: str | os.PathLike[str], *, data_dir: str | os.PathL
         outside = outside_reason(path, data_dir)
         if outside is not None:
             return outside
-    if not Path(path).is_file():
+    try:
+        exists = Path(path).is_file()
+    except OSError as error:  # Path.is_file raises for a folder on the way that cannot be searched
+        blocked = blocking_folder(path, data_dir) if data_dir is not None else None
+        if blocked is not None:
+            return f"cannot be reached: the folder {blocked[0]} {blocked[1]}"
+        return f"cannot be read ({error.strerror or error})"
+    if not exists:
         return "is missing"
     try:
         with Image.open(path) as image:
@@ -185,6 +277,8 @@ def image_fault_reason(path: str | os.PathLike[str], *, data_dir: str | os.PathL
                     image.load()  # a truncated file fails only when its pixels are read
     except Image.DecompressionBombError as error:  # PIL's own, higher cap, checked when the header is read
         return f"is over the pixel cap ({error})"
+    except PermissionError as error:
+        return f"cannot be read: permission denied ({error.strerror or error})"
     except Exception as error:  # noqa: BLE001 - any decoder error on untrusted bytes is a damaged file
         return f"cannot be decoded ({type(error).__name__}: {error})"
     return None
@@ -262,6 +356,8 @@ def image_fix(reason: str, relative: str, data_dir: str | os.PathLike[str], data
         if archives and not (Path(data_dir) / relative.replace("\\", "/").split("/")[0]).is_dir():
             return f"unzip {archives[0]} in place (`cd {data_dir} && unzip {archives[0].name}`)"
         return f"extract {archive_text} into {data_dir} so that {relative} exists, or re-download the dataset"
+    if "permission denied" in reason:
+        return folder_fix(data_dir)
     if "outside the data folder" in reason or "resolved" in reason:
         return f"replace the link {relative} by the file itself (images must live inside {data_dir})"
     if "pixels" in reason:

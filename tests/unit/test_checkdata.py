@@ -160,3 +160,99 @@ def test_progress_goes_to_stderr(tmp_path, capsys):
     generate(tmp_path, per_scenario=100, seed=2, scenarios=["QD"])
     status, out, err = _run(capsys, str(tmp_path), "--scenarios", "QD", "--quick")
     assert status == 0 and "QD: 100 samples" in err
+
+
+# -- text that is not valid Unicode, engine bounds, unreadable folders ------------------------------
+
+@pytest.mark.parametrize("acronym, change, field", [
+    ("QD", lambda row: row.update(prompt="What is drawn here?\ud800"), "prompt"),
+    ("ROD", lambda row: row.update(image_template=row["image_template"] + "\udc80"), "image_template"),
+    ("COCO", lambda row: row.update(options=[*row["options"], "a\udfff"]), "options[%d]"),
+    ("CIT", lambda row: row.update(notes={"k\ud801": 1}), "notes.k\\ud801"),
+])
+def test_a_lone_surrogate_is_refused_with_file_line_and_field(data, capsys, acronym, change, field):
+    sample_id = load_test_set(acronym, data)[0]["id"]
+    path = jsonl_path(acronym, data)
+    line = _rewrite_row(path, sample_id, change)  # json.dumps writes the surrogate as a \ud800 escape
+    if "%d" in field:
+        field %= len(load_test_set(acronym, shutil.copytree(embedded_data_dir(), data.parent / "orig"))[0]["options"])
+    status, out, err = _run(capsys, str(data), "--scenarios", acronym)
+    assert status == 1 and "Traceback" not in out + err
+    problem = next(text for text in out.splitlines() if f"{path}:{line}" in text)
+    assert f"field {field!r}" in problem and "lone surrogate" in problem and "not valid Unicode" in problem, problem
+    assert f"(sample {sample_id})" in problem and "fix: replace the escape" in problem
+    problem.encode("utf-8")
+    assert _table_row(out, acronym)[3] == "1"  # the other rows are playable
+
+
+def test_the_run_scans_a_surrogate_row_as_one_fault_without_its_entry(data):
+    from proactivebench_ext.data.validate import scan_test_set
+
+    sample_id = load_test_set("QD", data)[1]["id"]
+    line = _rewrite_row(jsonl_path("QD", data), sample_id, lambda row: row.update(answer="\ud800"))
+    rows = scan_test_set("QD", data)
+    bad = [row for row in rows if row.fault is not None]
+    assert [(row.line, row.entry, row.fault.field, row.fault.sample_id) for row in bad] == [(line, None, "answer", sample_id)]
+    assert all(row.entry is not None for row in rows if row.fault is None) and len(rows) == 4
+    json.dumps(bad[0].fault.to_json(), ensure_ascii=False).encode("utf-8")  # the fault itself is valid text
+
+
+@pytest.mark.parametrize("acronym, change, field, bound", [
+    ("CIT", lambda row: row.update(first_image=row["num_images"]), "first_image", "is outside [0, "),
+    ("IN-C", lambda row: row.pop("quality_answer"), "quality_answer", "missing field"),
+    ("COCO", lambda row: row["crop"].update(width=row["crop"]["left"]), "crop", "pixels wide, and a crop needs at least 1"),
+])
+def test_engine_bounds_are_reported(data, capsys, acronym, change, field, bound):
+    sample_id = load_test_set(acronym, data)[0]["id"]
+    line = _rewrite_row(jsonl_path(acronym, data), sample_id, change)
+    status, out, _ = _run(capsys, str(data), "--scenarios", acronym)
+    assert status == 1
+    problem = next(text for text in out.splitlines() if f"_preprocessed.jsonl:{line} (sample {sample_id})" in text)
+    assert f"field {field!r}" in problem and bound in problem, problem
+
+
+def _deny(monkeypatch, folder: Path) -> None:
+    """What a folder without r/x permission does to a non-root user (root reads through chmod 000)."""
+    import errno
+    import os
+
+    real_scandir, real_stat = os.scandir, os.stat
+
+    def scandir(path="."):
+        if Path(path) == folder:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_scandir(path)
+
+    def stat(path, *args, **kwargs):
+        if folder in Path(os.fspath(path)).parents:
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(os, "stat", stat)
+
+
+def test_an_unreadable_data_folder_is_named_with_the_permission(data, capsys, monkeypatch):
+    _deny(monkeypatch, data)
+    status, out, err = _run(capsys, str(data))
+    assert status == 2 and "Traceback" not in err
+    assert f"the data folder {data} cannot be read: permission denied" in err and f"chmod -R u+rX {data}" in err
+    assert "_preprocessed.jsonl" not in out + err  # the folder is blamed, not a JSONL inside it
+
+
+def test_an_unreadable_image_folder_is_named(data, capsys, monkeypatch):
+    entry = load_test_set("QD", data)[0]
+    folder = (data / entry["image_template"].format(image="0000")).parent
+    _deny(monkeypatch, folder)
+    status, out, _ = _run(capsys, str(data), "--scenarios", "QD", "--max-problems", "1")
+    assert status == 1
+    assert f"cannot be reached: the folder {folder} cannot be read: permission denied" in out
+    assert "chmod -R u+rX" in out
+
+
+def test_the_run_names_an_unreadable_data_folder(data, monkeypatch):
+    from proactivebench_ext.data.validate import scan_test_set
+
+    _deny(monkeypatch, data)
+    [row] = scan_test_set("ROD", data)
+    assert row.fault.file == str(data) and "permission denied" in row.fault.reason and "chmod" in row.fault.fix
