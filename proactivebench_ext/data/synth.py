@@ -31,7 +31,9 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
 from ..core.constants import load_benchmark
 from ..core.naming import dataset_name
+from .jsonio import write_json_atomic
 from .layout import is_dropped
+from .provenance import SYNTH_MARKER, synth_marker
 
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 JPEG_QUALITY = 85
@@ -660,7 +662,7 @@ def _readme(per_scenario: int, seed: int, zipped: bool, split: str = "test") -> 
 
 def owned_paths(out: Path) -> list[Path]:
     """Everything :func:`generate` writes into ``out`` (and so may remove with ``force``)."""
-    names = ["README.md"]
+    names = ["README.md", SYNTH_MARKER]
     for dataset in load_benchmark().datasets:
         names += [load_benchmark().jsonl_name.format(dataset=dataset), dataset, f"{dataset}.zip"]
     return [out / name for name in names]
@@ -689,6 +691,8 @@ def generate(out: str | Path, *, per_scenario: int = DEFAULT_PER_SCENARIO, seed:
             write_zip(out / layout.dataset, out / f"{layout.dataset}.zip")
         plans.append(layout)
     (out / "README.md").write_text(_readme(per_scenario, seed, zip_archives, split), encoding="utf-8")
+    # Runs over this folder are marked synthetic in their results (data.provenance reads the marker).
+    write_json_atomic(out / SYNTH_MARKER, synth_marker(per_scenario, seed, split))
     return plans
 
 

@@ -35,7 +35,7 @@ from ..core.variants import MAX_AGENTIC_STEPS, get_variant
 from ..data.layout import DATA_DIR_ENV, DOWNLOAD_ENV, embedded_data_dir, jsonl_path, resolve_data_dir
 from ..data.validate import Fault, TestRow, scan_test_set
 from . import faults
-from .runtime import lmms_eval_version, lockstep, output
+from .runtime import lmms_eval_version, lockstep, output, provenance
 from .runtime.options import refuse_unsafe_caching
 
 Settings = Mapping[str, Any]
@@ -122,6 +122,7 @@ def process_docs(dataset: Any, variant: str | None = None) -> Any:
     """
     import datasets
 
+    provenance.install()  # the results file records where the data came from
     installed = lockstep.install()
     lockstep_on = installed and lockstep.enabled()
     if not installed:

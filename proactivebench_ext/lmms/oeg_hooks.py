@@ -48,6 +48,7 @@ from ..judge.phase import (
 )
 from ..judge.prompts import strip_reasoning
 from . import faults, hooks
+from .runtime import provenance
 from .runtime.options import refuse_unsafe_caching
 
 Doc = Mapping[str, Any]
@@ -88,6 +89,7 @@ def process_docs(dataset: Any, oeg_variant: str | None = None) -> Any:
     (from the leaf's partial below; spec rows naming their own ``oeg_variant`` still work)."""
     import datasets
 
+    provenance.install()  # the results file records where the data came from
     specs = [{**spec, "oeg_variant": oeg_variant or spec["oeg_variant"]} for spec in dataset]
     multiturn = any(OEG_VARIANTS[spec["oeg_variant"]].multiturn for spec in specs if spec["oeg_variant"] in OEG_VARIANTS)
     if multiturn:
