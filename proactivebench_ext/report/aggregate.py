@@ -6,6 +6,7 @@ import math
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..core.variants import variant_metrics
 from .paper import AVG, SCENARIOS, PaperTable, paper_name, paper_table
@@ -16,6 +17,9 @@ DEFAULT_ITERATIONS = 2000
 PAPER_AVG_EXCLUDED = ("GPT-5.2",)  # the paper's headline averages are over 21 models
 COLUMNS = (*SCENARIOS, AVG)
 COUNT_METRICS = ("unjudged", "errors")  # shown as counts beside n, never as a score
+SYNTHETIC_KEY = "#synthetic"  # model key suffix: results on synthetic data are a row of their own
+SYNTHETIC_LABEL = "[synthetic]"
+SYNTHETIC_NOTE = "synthetic — not comparable to the paper"
 
 
 # -- what the tables are ------------------------------------------------------------------------
@@ -119,9 +123,18 @@ class Cell:
     samples: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # scaled per-sample values
     task: str | None = None
     results_file: str | None = None
+    synthetic: bool = False
+    fingerprint: str | None = None  # the data's content fingerprint (results' proactivebench block)
+    subset: bool = False  # --limit / --offset left episodes out
+    covers: tuple[int, int] | None = None  # the average: (scenarios in its mean, scenarios in all)
+
+    @property
+    def partial(self) -> bool:
+        return self.covers is not None and self.covers[0] < self.covers[1]
 
 
-def scenario_cell(result: TaskResult, *, iterations: int, seed: int, key: str) -> tuple[Cell, list[str]]:
+def scenario_cell(result: TaskResult, *, iterations: int, seed: int, key: str,
+                  limit: Any = None) -> tuple[Cell, list[str]]:
     """A cell from one task's results and samples, and notes on what did not add up."""
     notes: list[str] = []
     episodes = result.episodes
@@ -156,21 +169,34 @@ def scenario_cell(result: TaskResult, *, iterations: int, seed: int, key: str) -
         data_errors=int(round(result.metrics["errors"])) if "errors" in result.metrics else None,
         turns=() if episodes is None else tuple(e.num_turns for e in episodes if e.num_turns is not None),
         samples=samples, task=result.task, results_file=str(result.results_file),
+        synthetic=result.synthetic, fingerprint=result.fingerprint, subset=result.subset or bool(limit),
     )
     return cell, notes
 
 
 def average_cell(cells: Sequence[Cell | None], *, iterations: int, seed: int, key: str) -> Cell | None:
-    """The paper's average column: unweighted mean over the seven scenarios, only when all seven exist."""
-    if len(cells) != len(SCENARIOS) or any(c is None for c in cells):
+    """The paper's average column: unweighted mean over the scenarios that have a score.
+
+    The paper's average is over all seven; when some scenario has no score (not run, nothing
+    playable, every episode errored) the mean covers fewer, and ``covers`` says how many, so the
+    report can mark it (``6/7``) and never set it beside a complete one unmarked.
+    """
+    if len(cells) != len(SCENARIOS):
         return None
     present: list[Cell] = [c for c in cells if c is not None]
-    metrics = {m: math.fsum(c.metrics[m] for c in present) / len(present)
-               for m in present[0].metrics if all(m in c.metrics for c in present)}
+    names = [m for m in dict.fromkeys(m for c in present for m in c.metrics)]
+    if not names:
+        return None
+    primary = names[0]
+    scored = [c for c in present if primary in c.metrics]
+    metrics = {m: math.fsum(c.metrics[m] for c in scored) / len(scored)
+               for m in names if scored and all(m in c.metrics for c in scored)}
+    if not metrics:
+        return None
     ci = {}
     for metric in metrics:
-        if all(metric in c.samples for c in present):
-            interval = bootstrap_interval([c.samples[metric] for c in present], iterations=iterations, seed=seed,
+        if all(metric in c.samples for c in scored):
+            interval = bootstrap_interval([c.samples[metric] for c in scored], iterations=iterations, seed=seed,
                                           key=f"{key}/{metric}")
             if interval is not None:
                 ci[metric] = interval
@@ -178,8 +204,12 @@ def average_cell(cells: Sequence[Cell | None], *, iterations: int, seed: int, ke
     def total(values: list[int | None]) -> int | None:
         return None if any(v is None for v in values) else sum(v for v in values if v is not None)
 
+    fingerprints = {c.fingerprint for c in scored}
     return Cell(metrics, total([c.n for c in present]), ci, total([c.errored for c in present]),
-                total([c.unjudged for c in present]), total([c.data_errors for c in present]))
+                total([c.unjudged for c in present]), total([c.data_errors for c in present]),
+                synthetic=any(c.synthetic for c in present), subset=any(c.subset for c in present),
+                fingerprint=None if len(fingerprints) != 1 else next(iter(fingerprints)),
+                covers=(len(scored), len(SCENARIOS)))
 
 
 @dataclass(frozen=True)
@@ -188,7 +218,8 @@ class ModelRow:
     model_id: str
     backend: str
     display: str
-    paper_name: str | None
+    paper_name: str | None  # None for synthetic rows: never compared with the paper
+    synthetic: bool = False
 
 
 @dataclass(frozen=True)
@@ -200,6 +231,11 @@ class Report:
     notes: tuple[str, ...]
     iterations: int
     seed: int
+    mixed_data: Mapping[str, Sequence[tuple[str, str, str]]] = field(default_factory=dict)  # "variant/scenario" ->
+
+    @property
+    def synthetic(self) -> bool:
+        return any(model.synthetic for model in self.models)
 
     def cell(self, model: str, variant: str, column: str) -> Cell | None:
         return self.cells.get((model, variant, column))
@@ -212,20 +248,44 @@ class Report:
         return table_spec(variant, metrics)
 
 
+def model_key(run: Run, result: TaskResult) -> str:
+    """``<backend>:<model id>``, plus :data:`SYNTHETIC_KEY` for results on synthetic data (their own row)."""
+    return f"{run.backend}:{run.model_id}" + (SYNTHETIC_KEY if result.synthetic else "")
+
+
 def _model_rows(runs: Sequence[Run], overrides: Mapping[str, str]) -> dict[str, ModelRow]:
     rows: dict[str, ModelRow] = {}
     for run in runs:
-        key = f"{run.backend}:{run.model_id}"
-        if key in rows:
-            continue
-        name = overrides.get(run.model_id) or overrides.get(run.backend) or paper_name(run.model_id)
-        short = run.model_id.rstrip("/").rsplit("/", 1)[-1]
-        rows[key] = ModelRow(key, run.model_id, run.backend, name or short, name)
+        for result in [*run.tasks.values()] or [None]:
+            synthetic = bool(result and result.synthetic)
+            key = f"{run.backend}:{run.model_id}" + (SYNTHETIC_KEY if synthetic else "")
+            if key in rows:
+                continue
+            name = overrides.get(run.model_id) or overrides.get(run.backend) or paper_name(run.model_id)
+            short = run.model_id.rstrip("/").rsplit("/", 1)[-1]
+            display = (name or short) + (f" {SYNTHETIC_LABEL}" if synthetic else "")
+            rows[key] = ModelRow(key, run.model_id, run.backend, display, None if synthetic else name, synthetic)
     taken: dict[str, int] = {}
     for row in rows.values():
         taken[row.display] = taken.get(row.display, 0) + 1
-    return {k: (ModelRow(r.key, r.model_id, r.backend, f"{r.display} [{r.backend}]", r.paper_name)
+    return {k: (ModelRow(r.key, r.model_id, r.backend, f"{r.display} [{r.backend}]", r.paper_name, r.synthetic)
                 if taken[r.display] > 1 else r) for k, r in rows.items()}
+
+
+def fingerprint_notes(runs: Sequence[Run]) -> dict[str, list[tuple[str, str, str]]]:
+    """Tasks whose runs read different data: task -> [(fingerprint, source kind, results file)].
+
+    Two runs of one task are only comparable on the same rows and images; different fingerprints
+    (another revision, a subset folder, a synthetic set) are never averaged or compared silently.
+    """
+    seen: dict[str, dict[str, tuple[str, str, str]]] = {}
+    for run in sorted(runs, key=lambda r: (r.date, str(r.results_file))):
+        for result in run.tasks.values():
+            if result.fingerprint is None:
+                continue
+            seen.setdefault(f"{result.variant}/{result.scenario}", {}).setdefault(
+                result.fingerprint, (result.fingerprint, result.source_kind or "?", str(run.results_file)))
+    return {task: list(found.values()) for task, found in seen.items() if len(found) > 1}
 
 
 def build_report(runs: Sequence[Run], *, iterations: int = DEFAULT_ITERATIONS, seed: int = 0,
@@ -241,7 +301,7 @@ def build_report(runs: Sequence[Run], *, iterations: int = DEFAULT_ITERATIONS, s
     notes: list[str] = []
     for run in sorted(runs, key=lambda r: (r.date, str(r.results_file))):
         for result in run.tasks.values():
-            key = (f"{run.backend}:{run.model_id}", result.variant, result.scenario)
+            key = (model_key(run, result), result.variant, result.scenario)
             if key in chosen:
                 notes.append(f"{result.task} of {models[key[0]].display}: {chosen[key][0].results_file} "
                              f"superseded by the later run {run.results_file}")
@@ -253,7 +313,8 @@ def build_report(runs: Sequence[Run], *, iterations: int = DEFAULT_ITERATIONS, s
                           "run lmms_eval with --tasks proactivebench (or proactive_rod, proactivebench_reference, ...)")
     cells: dict[tuple[str, str, str], Cell] = {}
     for (model, variant, scenario), (run, result) in chosen.items():
-        cell, cell_notes = scenario_cell(result, iterations=iterations, seed=seed, key=f"{model}/{variant}/{scenario}")
+        cell, cell_notes = scenario_cell(result, iterations=iterations, seed=seed, key=f"{model}/{variant}/{scenario}",
+                                         limit=run.limit if result.provenance is None else None)
         cells[(model, variant, scenario)] = cell
         notes += cell_notes
         if result.episodes is None:
@@ -268,7 +329,7 @@ def build_report(runs: Sequence[Run], *, iterations: int = DEFAULT_ITERATIONS, s
                 cells[(model, variant, AVG)] = avg
     used = {m for m, _, _ in cells}
     return Report(tuple(r for k, r in models.items() if k in used), tuple(variants), cells, tuple(runs),
-                  tuple(notes), iterations, seed)
+                  tuple(notes), iterations, seed, fingerprint_notes(runs))
 
 
 def paper_mean(table: PaperTable, column: str, metric: str) -> float | None:

@@ -3,7 +3,8 @@
 Reads the ``*_results.json`` files lmms-eval writes under ``--output_path`` (and the
 ``*_samples_<task>.jsonl`` files when the run used ``--log_samples``) of one or more runs, and
 writes ``report.md`` (the paper's layout, its published rows beside ours), ``report.json`` (every
-number in the tables) and PNG plots.
+number in the tables) and PNG plots; the main table is printed too. Runs on synthetic data are
+their own rows, marked and never set against the paper's.
 
 Every score shown is the one in lmms-eval's results file; samples add what results files lack:
 a 95% bootstrap interval per accuracy cell (ROD has 88 episodes and VSOD 42, so intervals are
@@ -13,15 +14,15 @@ ablations stay absent ("–"), never 0.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ..data.jsonio import write_json_atomic, write_text_atomic
 from .aggregate import DEFAULT_ITERATIONS, Report, build_report
 from .grpo import GrpoLabel, parse_label
 from .read import ReportError, find_results_files, read_run
-from .render import report_json, report_markdown
+from .render import main_table, report_json, report_markdown
 
 
 # -- command line ---------------------------------------------------------------------------------
@@ -36,9 +37,8 @@ def write_report(paths: Sequence[Path], out: Path, *, iterations: int = DEFAULT_
         from .plots import write_plots
 
         written = write_plots(report, out)
-    (out / "report.json").write_text(json.dumps(report_json(report, grpo_labels), indent=2, ensure_ascii=False) + "\n",
-                                     "utf-8")
-    (out / "report.md").write_text(report_markdown(report, written, grpo_labels), "utf-8")
+    write_json_atomic(out / "report.json", report_json(report, grpo_labels), indent=2, nan="null")
+    write_text_atomic(out / "report.md", report_markdown(report, written, grpo_labels))
     return report
 
 
@@ -74,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ReportError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    print(main_table(report))
     print(f"wrote {args.out / 'report.md'} and report.json ({len(report.models)} models, "
           f"{len(report.variants)} variants, {len(report.runs)} runs)")
     return 0

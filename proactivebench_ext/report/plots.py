@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from .aggregate import PAPER_AVG_EXCLUDED, Report
+from .aggregate import PAPER_AVG_EXCLUDED, SYNTHETIC_NOTE, Report
 from .paper import AVG, SCENARIOS, paper_table
 from .render import ABSENT
 
@@ -26,6 +26,11 @@ def _figure(width: float, height: float):
         raise ImportError("the report's plots need matplotlib: pip install matplotlib "
                           "(or pass --no-plots)") from None
     return Figure(figsize=(width, height), layout="constrained")
+
+
+def synthetic_caption(report: Report) -> str:
+    """A second title line for figures with synthetic rows (their labels say ``[synthetic]``)."""
+    return f"\n[synthetic] rows: {SYNTHETIC_NOTE}" if report.synthetic else ""
 
 
 def _color(index: int) -> str:
@@ -69,7 +74,7 @@ def plot_reference_vs_proactive(report: Report, path: Path) -> bool:
                 if x is None:
                     continue
                 cell = report.cell(model.key, variant, column)
-                if cell is None or "acc" not in cell.metrics:
+                if cell is None or "acc" not in cell.metrics or cell.partial:  # a partial mean is no average
                     _absent(ax, x)
                     continue
                 value = cell.metrics["acc"]
@@ -93,7 +98,8 @@ def plot_reference_vs_proactive(report: Report, path: Path) -> bool:
     handles, labels = _legend_entries(axes)
     fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=9)
     diamonds = "; diamonds: the paper's number for the same model" if paper_labelled else ""
-    fig.suptitle(f"Reference vs ProactiveBench accuracy (bars: ours, 95% bootstrap CI{diamonds})", fontsize=11)
+    fig.suptitle(f"Reference vs ProactiveBench accuracy (bars: ours, 95% bootstrap CI{diamonds})"
+                 f"{synthetic_caption(report)}", fontsize=11)
     fig.savefig(path, dpi=DPI)
     return True
 
@@ -105,7 +111,7 @@ def _grouped_bars(ax, report: Report, variant: str, metric: str, columns: Sequen
         for c, column in enumerate(columns):
             x = c - 0.4 + width / 2 + width * m
             cell = report.cell(model.key, variant, column)
-            if cell is None or metric not in cell.metrics:
+            if cell is None or metric not in cell.metrics or cell.partial:
                 _absent(ax, x, 0.0)
                 continue
             value = cell.metrics[metric]
@@ -128,7 +134,8 @@ def plot_psr(report: Report, path: Path) -> bool:
     ax.set_xlabel("scenario")
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=8, title="model", title_fontsize=8)
-    ax.set_title("Proactive suggestions per episode (ProactiveBench, 95% bootstrap CI)", fontsize=11)
+    ax.set_title(f"Proactive suggestions per episode (ProactiveBench, 95% bootstrap CI){synthetic_caption(report)}",
+                 fontsize=11)
     fig.savefig(path, dpi=DPI)
     return True
 
@@ -152,14 +159,15 @@ def plot_acc_vs_psr(report: Report, path: Path) -> bool:
     left.legend(fontsize=7, ncols=2, loc="best")
     left.set_title("per scenario (colour: model, marker: scenario)", fontsize=10)
     paper = paper_table("mcqa")
-    for name, row in paper.rows.items():
-        if name not in PAPER_AVG_EXCLUDED and AVG in row:
-            right.scatter(row[AVG]["psr"], row[AVG]["acc"], color="0.8", s=22)
-    right.scatter([], [], color="0.8", s=22, label="the paper's 21 models (Table 1)")
+    if not all(model.synthetic for model in report.models):  # the paper's cloud only beside real-data rows
+        for name, row in paper.rows.items():
+            if name not in PAPER_AVG_EXCLUDED and AVG in row:
+                right.scatter(row[AVG]["psr"], row[AVG]["acc"], color="0.8", s=22)
+        right.scatter([], [], color="0.8", s=22, label="the paper's 21 models (Table 1)")
     plotted = 0
     for m, model in enumerate(report.models):
         cell = report.cell(model.key, "main", AVG)
-        if cell and {"acc", "psr"} <= set(cell.metrics):
+        if cell and not cell.partial and {"acc", "psr"} <= set(cell.metrics):
             right.scatter(cell.metrics["psr"], cell.metrics["acc"], color=_color(m), s=80, edgecolor="black",
                           label=model.display, zorder=3)
             plotted += 1
@@ -178,7 +186,7 @@ def plot_acc_vs_psr(report: Report, path: Path) -> bool:
         xs = [x for collection in ax.collections for x, _ in collection.get_offsets()]
         ax.set_xlim(-0.05, max(xs, default=1.0) * 1.08 + 0.05)
         ax.grid(alpha=0.3)
-    fig.suptitle("Accuracy vs proactive suggestion rate (ProactiveBench)", fontsize=11)
+    fig.suptitle(f"Accuracy vs proactive suggestion rate (ProactiveBench){synthetic_caption(report)}", fontsize=11)
     fig.savefig(path, dpi=DPI)
     return True
 
@@ -214,7 +222,8 @@ def plot_episode_lengths(report: Report, path: Path) -> bool:
     axes[-1].axis("off")
     handles, labels = _legend_entries(axes)
     axes[-1].legend(handles, labels, loc="center", fontsize=9, title="model")
-    fig.suptitle("Episode length (turns; 1 = answered at once, each request adds one)", fontsize=11)
+    fig.suptitle(f"Episode length (turns; 1 = answered at once, each request adds one){synthetic_caption(report)}",
+                 fontsize=11)
     fig.savefig(path, dpi=DPI)
     return True
 

@@ -12,6 +12,7 @@ from typing import Any
 from ..core.naming import parse_task_name
 
 _RESULTS_FILE = re.compile(r"^(?P<date>.+)_results\.json$")
+PROVENANCE_BLOCK = "proactivebench"  # written by lmms.runtime.provenance
 
 
 class ReportError(ValueError):
@@ -41,6 +42,26 @@ class TaskResult:
     episodes: tuple[EpisodeRecord, ...] | None  # None without --log_samples
     results_file: Path
     samples_file: Path | None
+    provenance: Mapping[str, Any] | None = None  # the task's entry of the results' proactivebench block
+
+    @property
+    def synthetic(self) -> bool:
+        return bool(self.provenance and self.provenance.get("synthetic"))
+
+    @property
+    def source_kind(self) -> str | None:
+        source = (self.provenance or {}).get("source")
+        return source.get("kind") if isinstance(source, Mapping) else None
+
+    @property
+    def fingerprint(self) -> str | None:
+        found = (self.provenance or {}).get("fingerprint")
+        return found.get("id") if isinstance(found, Mapping) else None
+
+    @property
+    def subset(self) -> bool:
+        episodes = (self.provenance or {}).get("episodes")
+        return bool(episodes.get("subset")) if isinstance(episodes, Mapping) else False
 
 
 @dataclass(frozen=True)
@@ -55,6 +76,18 @@ class Run:
     limit: Any
     tasks: Mapping[str, TaskResult]
     ignored_tasks: tuple[str, ...]
+    provenance: Mapping[str, Any] | None = None  # the results' proactivebench block (None before 0.2)
+
+    @property
+    def settings(self) -> Mapping[str, Any]:
+        found = (self.provenance or {}).get("settings")
+        return found if isinstance(found, Mapping) else {}
+
+    def group(self, name: str) -> Mapping[str, Any] | None:
+        """A group's coverage as the run recorded it (``{"coverage": "6/7", ...}``), or None."""
+        groups = (self.provenance or {}).get("groups")
+        found = groups.get(name) if isinstance(groups, Mapping) else None
+        return found if isinstance(found, Mapping) else None
 
 
 def find_results_files(path: Path) -> list[Path]:
@@ -215,6 +248,8 @@ def read_run(results_file: Path) -> Run:
     model_args = config.get("model_args") or ""
     model_id = str(data.get("model_name") or "") or model_id_from_args(model_args) or backend
     n_samples = data.get("n-samples") or {}
+    block = data.get(PROVENANCE_BLOCK) if isinstance(data.get(PROVENANCE_BLOCK), dict) else None
+    recorded = (block or {}).get("tasks") if isinstance((block or {}).get("tasks"), dict) else {}
     tasks: dict[str, TaskResult] = {}
     ignored = []
     for task, entry in data["results"].items():
@@ -232,9 +267,10 @@ def read_run(results_file: Path) -> Run:
             n=int(count) if isinstance(count, (int, float)) else None,
             episodes=read_samples(samples_file, metrics) if has_samples else None,
             results_file=results_file, samples_file=samples_file if has_samples else None,
+            provenance=recorded.get(task) if isinstance(recorded.get(task), dict) else None,
         )
     return Run(results_file, date, backend, model_id,
                model_args if isinstance(model_args, str) else json.dumps(model_args, sort_keys=True),
-               config.get("limit"), tasks, tuple(ignored))
+               config.get("limit"), tasks, tuple(ignored), block)
 
 

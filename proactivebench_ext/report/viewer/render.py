@@ -18,6 +18,8 @@ from importlib import resources
 from typing import Any
 
 from ...core.variants import OEG_VARIANTS, VARIANTS
+from ...data.provenance import SYNTHETIC_KINDS
+from ..aggregate import SYNTHETIC_NOTE
 from .episodes import CATEGORY, OUTCOMES, EpisodeView, Picture, TurnView
 from .images import Rendered
 
@@ -50,6 +52,18 @@ class TaskView:
     href: str  # relative to the site root
     episodes: tuple[EpisodeView, ...] | None  # None: the run has no samples file for it
     samples_file: str | None
+    data: str | None = None  # the data source kind the results file records (data.provenance)
+
+    @property
+    def synthetic(self) -> bool:
+        return self.data in SYNTHETIC_KINDS
+
+
+def synthetic_banner(kinds: Sequence[str]) -> str:
+    """The line every page with synthetic episodes carries (the report says the same)."""
+    return (f"<p class=synthetic style='border:2px solid #b35806;padding:.4em .6em;font-weight:bold'>"
+            f"Synthetic data ({escape(', '.join(sorted(set(kinds))))}): {escape(SYNTHETIC_NOTE)}. These episodes are "
+            "not the benchmark's test set.</p>")
 
 
 @lru_cache(maxsize=2)
@@ -266,7 +280,8 @@ def _task_header(task: TaskView, root: str, episodes: Sequence[EpisodeView], whe
             f"<p class=metrics>{escape(numbers)} · {len(episodes)} episodes: "
             + ", ".join(f"{counts[o]} {o}" for o in OUTCOMES if counts[o])
             + f" · {mean:.2f} requests per episode</p>"
-            f"<p class=note>{escape(variant_description(task.variant))}</p></header>")
+            + (synthetic_banner([task.data or ""]) if task.synthetic else "")
+            + f"<p class=note>{escape(variant_description(task.variant))}</p></header>")
 
 
 def _filters(episodes: Sequence[EpisodeView], *, buttons: bool) -> str:
@@ -342,7 +357,8 @@ def index_page(runs: Sequence[RunView], tasks: Sequence[TaskView], notes: Sequen
                      + f"</td><td class=n>{mean:.2f}</td>")
             link = f"<a href='{escape(task.href)}'>{escape(task.task)}</a>"
         rows.append(f"<tr class=item data-scenario='{escape(task.scenario)}' data-variant='{escape(task.variant)}' "
-                    f"data-run='{escape(task.run.slug)}'><td>{escape(task.run.label)}</td><td>{link}</td>"
+                    f"data-run='{escape(task.run.slug)}'><td>{escape(task.run.label)}</td><td>{link}"
+                    f"{' <strong>[synthetic]</strong>' if task.synthetic else ''}</td>"
                     f"<td>{escape(task.scenario)}</td><td>{escape(task.variant)}</td>{cells}"
                     f"<td>{escape(' · '.join(filter(None, [metrics_text(task.metrics), judged_means(task.episodes or ())])))}"
                     "</td></tr>")
@@ -359,9 +375,11 @@ def index_page(runs: Sequence[RunView], tasks: Sequence[TaskView], notes: Sequen
              if compare else "")
     note_list = ("<h2>Notes</h2><ul class=notes>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>"
                  if notes else "")
+    synthetic = [task.data or "" for task in tasks if task.synthetic]
+    banner = synthetic_banner(synthetic) if synthetic else ""
     body = (f"<header><h1>ProactiveBench episodes <small>{len(runs)} run(s), {len(tasks)} task(s)</small></h1>"
             f"<p class=note>Each task page lists its episodes turn by turn: what the model saw, the options, its "
-            f"answer and what the benchmark accepted.</p>{extra}</header>{form}{table}{runs_table}{note_list}")
+            f"answer and what the benchmark accepted.</p>{banner}{extra}</header>{form}{table}{runs_table}{note_list}")
     return document("ProactiveBench episodes", body, page="index")
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from ...core.naming import SCENARIO_ACRONYMS
 from ...core.variants import OEG_VARIANTS, VARIANTS
 from ...data.layout import DATA_DIR_ENV, embedded_data_dir, resolve_data_dir
+from ...data.provenance import data_source
 from ..read import Run, TaskResult, final_payload, find_results_files, iter_samples, read_run
 from .episodes import EpisodeView, episode_view, latest_judgements, pictures_of
 from .images import THUMB_EDGE, render_pictures
@@ -91,6 +92,12 @@ def _recorded_data_dir(run: Run) -> str | None:
     return None
 
 
+def recorded_kind(run: Run) -> str | None:
+    """The data kind of a run whose results file predates provenance: that of the folder its records name."""
+    recorded = _recorded_data_dir(run)
+    return data_source(recorded).kind if recorded and Path(recorded).is_dir() else None
+
+
 def fallback_data_dir(run: Run) -> str:
     """For samples that record no data folder: another task's, else $PROACTIVEBENCH_DATA_DIR, else the embedded set."""
     recorded = _recorded_data_dir(run)
@@ -149,7 +156,8 @@ def write_site(paths: Sequence[Path], out: Path, *, data_dir: str | os.PathLike[
                              "(run lmms-eval with --log_samples)")
             tasks.append(TaskView(view, result.task, result.variant, result.scenario, dict(result.metrics), result.n,
                                   f"runs/{view.slug}/{result.task}.html", episodes,
-                                  str(result.samples_file) if result.samples_file else None))
+                                  str(result.samples_file) if result.samples_file else None,
+                                  data=result.source_kind or recorded_kind(run)))
     all_episodes = [episode for task in tasks for episode in task.episodes or ()]
     data_notes = Counter(episode.data_note for episode in all_episodes if episode.data_note)
     notes += [f"{note} ({count} episodes)" for note, count in data_notes.items()]
