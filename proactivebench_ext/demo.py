@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from .cli import command_parser
 from .core.naming import SCENARIO_ACRONYMS
 from .data.errors import DataError
 from .data.layout import DATA_DIR_ENV, DOWNLOAD_ENV, embedded_data_dir
@@ -311,7 +312,7 @@ def _can_plot() -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m proactivebench_ext demo", description=__doc__.split("\n\n")[0])
+    parser = command_parser("demo", __doc__)
     parser.add_argument("--out", type=Path, default=Path("out/demo"),
                         help="where the lmms-eval runs, the tiny model and the report go (default: out/demo)")
     parser.add_argument("--limit", type=positive_int, help="episodes per task (lmms-eval --limit); default: all")

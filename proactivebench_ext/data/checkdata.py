@@ -10,7 +10,6 @@ there is any. Nothing in the data can make it raise: the rules are those of
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -18,11 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..cli import command_parser
 from ..core.constants import load_benchmark
 from ..core.engine import InvalidEntryError, new_episode, reachable_images
 from ..core.naming import acronym_of, dataset_name
 from .errors import DataError
-from .layout import POINT_AT_LOCAL_COPY, iter_jsonl, jsonl_path, may_be_test_row, test_ids
+from .layout import POINT_AT_LOCAL_COPY, data_folder, iter_jsonl, jsonl_path, may_be_test_row, test_ids
 from .validate import (
     Fault,
     folder_access_reason,
@@ -207,8 +207,7 @@ def _parse_scenarios(values: Sequence[str] | None) -> list[str] | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point: prints problems and a per-scenario table; returns 1 on any problem."""
-    parser = argparse.ArgumentParser(prog="python -m proactivebench_ext check-data",
-                                     description="Validate a ProactiveBench data directory (the released test/ folder or a synthetic set).")
+    parser = command_parser("check-data", "Validate a ProactiveBench data directory (the released test/ folder or a synthetic set).")
     parser.add_argument("data_dir", type=Path, help="folder holding the <Dataset>_preprocessed.jsonl files and extracted images")
     parser.add_argument("--scenarios", action="append", metavar="NAMES",
                         help="comma-separated acronyms or dataset names to check (default: all seven)")
@@ -224,8 +223,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(printable(f"error: the data folder {args.data_dir} {unreadable}; fix: {folder_fix(args.data_dir)}"),
               file=sys.stderr)
         return 2
-    if not args.data_dir.is_dir():
-        print(f"error: {args.data_dir} is not a directory; {POINT_AT_LOCAL_COPY}", file=sys.stderr)
+    try:
+        data_folder(args.data_dir)  # the loader's rule: the folder holding the JSONLs, not its parent or a child
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     try:
         max_image_pixels()

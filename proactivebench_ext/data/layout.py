@@ -176,12 +176,40 @@ def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _test_folder(directory: Path) -> Path:
-    """Accept the ``test/`` folder itself or the dataset root that contains it."""
-    nested = directory / "test"
-    jsonl_glob = load_benchmark().jsonl_name.format(dataset="*")
-    if not any(directory.glob(jsonl_glob)) and nested.is_dir() and any(nested.glob(jsonl_glob)):
-        return nested
+def holds_jsonl(directory: Path) -> bool:
+    """Whether ``directory`` directly holds at least one ``<Dataset>_preprocessed.jsonl``."""
+    try:
+        return any(directory.glob(load_benchmark().jsonl_name.format(dataset="*")))
+    except OSError:
+        return False
+
+
+def data_folder(path: str | os.PathLike[str], source: str = "the data folder") -> Path:
+    """The one data-folder rule of the loader, ``check-data``, ``view`` and ``rl-data``.
+
+    A data folder is the directory that holds the ``*_preprocessed.jsonl`` files next to the image
+    folders (the released ``test/`` or ``train/`` folder, a ``synth`` set). Pointing at a folder
+    above it (the dataset root that holds ``test/``) or inside it (an image folder) is refused with
+    the path to use, because a guess could pick the wrong split. A directory holding no JSONL at all
+    and with no such neighbour is accepted: each missing dataset is then reported by file name.
+    """
+    directory = Path(path).expanduser()
+    if not directory.is_dir():
+        raise DataNotFoundError(f"{source} {directory} is not a directory; {POINT_AT_LOCAL_COPY}")
+    if holds_jsonl(directory):
+        return directory
+    try:
+        below = sorted(child for child in directory.iterdir() if child.is_dir() and holds_jsonl(child))
+    except OSError:
+        below = []
+    if below:
+        names = " or ".join(str(child) for child in below[:3])
+        raise DataNotFoundError(f"{source} {directory} holds no *_preprocessed.jsonl file but a folder inside it "
+                                f"does: use {names}")
+    for parent in list(directory.resolve().parents)[:3]:
+        if holds_jsonl(parent):
+            raise DataNotFoundError(f"{source} {directory} is inside the data folder {parent} (which holds the "
+                                    f"*_preprocessed.jsonl files): use {parent}")
     return directory
 
 
@@ -192,16 +220,15 @@ def resolve_data_dir(
 ) -> Path:
     """Pick the data directory: explicit > $PROACTIVEBENCH_DATA_DIR > hub download > embedded set.
 
+    A given directory must follow :func:`data_folder`'s rule.
+
     The hub is used only when asked (``download=True`` or ``PROACTIVEBENCH_DOWNLOAD=1``), and then
     only for the archives of ``scenarios`` (all seven when None).
     """
     for source, value in (("data_dir argument", explicit), (DATA_DIR_ENV, os.environ.get(DATA_DIR_ENV) or None)):
         if value is None:
             continue
-        directory = Path(value).expanduser()
-        if not directory.is_dir():
-            raise DataNotFoundError(f"{source} points at {directory}, which is not a directory; {POINT_AT_LOCAL_COPY}")
-        return _test_folder(directory)
+        return data_folder(value, source=source)
     if download or _env_flag(DOWNLOAD_ENV):
         return download_test_data(scenarios)
     return embedded_data_dir()

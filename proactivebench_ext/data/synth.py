@@ -14,7 +14,6 @@ metadata, zip entries with a fixed timestamp). Run ``python -m proactivebench_ex
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import math
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
+from ..cli import command_parser
 from ..core.constants import load_benchmark
 from ..core.naming import dataset_name
 from .jsonio import write_json_atomic
@@ -697,7 +697,7 @@ def generate(out: str | Path, *, per_scenario: int = DEFAULT_PER_SCENARIO, seed:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m proactivebench_ext synth", description=__doc__.split("\n\n")[0])
+    parser = command_parser("synth", __doc__)
     parser.add_argument("out", type=Path, help="output directory (laid out like the released test/ folder)")
     parser.add_argument("--per-scenario", type=int, default=DEFAULT_PER_SCENARIO,
                         help="test samples per scenario (capped by the scenario's test-set size)")

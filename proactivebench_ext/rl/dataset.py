@@ -31,13 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..cli import command_parser
 from ..core.engine import Episode, reachable_episodes
 from ..core.naming import MAIN_VARIANT, acronym_of
 from ..core.scenarios import InvalidEntryError
 from ..core.variants import get_variant
 from ..data.errors import DataError, DataNotFoundError
 from ..data.images import load_prompt_images
-from ..data.layout import is_dropped, iter_jsonl, jsonl_path, test_ids
+from ..data.layout import data_folder, is_dropped, iter_jsonl, jsonl_path, test_ids
 
 DEFAULT_SCENARIOS = ("QD", "COCO")  # the paper trains on QuickDraw and COCO only
 DEFAULT_AMBIGUOUS_FRACTION = 0.5
@@ -72,11 +73,8 @@ class ScenarioSummary:
 
 # -- the train split -------------------------------------------------------------------------------
 def train_folder(data_dir: Path) -> Path:
-    """Accept the train folder itself or the dataset root that contains ``train/``."""
-    nested = data_dir / "train"
-    if not any(data_dir.glob("*_preprocessed.jsonl")) and nested.is_dir():
-        return nested
-    return data_dir
+    """The train folder, by the loader's data-folder rule (its parent or a child is refused with the path to use)."""
+    return data_folder(data_dir)
 
 
 def read_train_split(scenario: str, data_dir: Path) -> tuple[Path, list[dict[str, Any]]]:
@@ -294,7 +292,7 @@ def _fraction(text: str) -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m proactivebench_ext rl-data", description=__doc__.split("\n\n")[0])
+    parser = command_parser("rl-data", __doc__)
     parser.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="the train split (or a folder holding train/)")
     parser.add_argument("--out", type=Path, required=True, help="where the dataset goes")
     parser.add_argument("--scenarios", default=",".join(DEFAULT_SCENARIOS),

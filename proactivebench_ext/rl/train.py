@@ -19,7 +19,6 @@ in both (what the report's Table 3 reads: base model and r_p) and ``OUT/train_su
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -30,6 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..cli import command_parser
 from .dataset import load_training_data
 from .reward import ProactiveReward, check_proactive_reward
 
@@ -254,7 +254,7 @@ def _grpo_args(pairs: Sequence[str]) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m proactivebench_ext rl-train", description=__doc__.split("\n\n")[0])
+    parser = command_parser("rl-train", __doc__)
     parser.add_argument("--accelerate-config", nargs="?", const="zero3", metavar="NAME",
                         help="print the path of a shipped accelerate config (zero3) and exit")
     parser.add_argument("--model", help="base checkpoint: hub id or local folder (a vision-language model)")

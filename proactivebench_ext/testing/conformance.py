@@ -14,7 +14,6 @@ turn matching.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import random
@@ -24,6 +23,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from ..cli import command_parser
 from ..core.engine import Episode, Turn, new_episode
 from ..core.icl import icl_example
 from ..core.scenarios import InvalidEntryError, resolve_scenario
@@ -199,7 +199,7 @@ def run(directory: Path, out=sys.stdout) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m proactivebench_ext conformance", description=__doc__.split("\n\n")[0])
+    parser = command_parser("conformance", __doc__)
     parser.add_argument("directory", type=Path, help="folder with mcqa.jsonl / oeg.jsonl / icl.jsonl golden traces")
     args = parser.parse_args(argv)
     return 0 if run(args.directory) else 1

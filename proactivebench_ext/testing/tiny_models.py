@@ -113,3 +113,19 @@ def build_tiny_llava(directory: Path, *, seed: int = 0, init_range: float = 0.2,
                                chat_template=CHAT_TEMPLATE)
     processor.save_pretrained(directory)
     return directory
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m proactivebench_ext tiny-model DIR``: the demo's tiny LLaVA, for a CPU run of lmms-eval."""
+    from ..cli import command_parser
+    from ..demo import TINY_LLAVA
+
+    parser = command_parser("tiny-model", __doc__)
+    parser.add_argument("directory", type=Path, metavar="DIR", help="where the checkpoint goes (created)")
+    parser.add_argument("--seed", type=int, default=TINY_LLAVA["seed"], help="weight initialisation seed")
+    args = parser.parse_args(argv)
+    build_tiny_llava(args.directory, **{**TINY_LLAVA, "seed": args.seed})
+    print(f"{args.directory}: a random tiny LLaVA (answers with option letters; scores are noise). Evaluate it with\n"
+          f"  python -m lmms_eval --model llava_hf --model_args pretrained={args.directory},device_map=cpu,device=cpu "
+          "--tasks proactivebench --limit 4")
+    return 0

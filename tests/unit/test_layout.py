@@ -1,6 +1,6 @@
 """The package's shape: every module imports alone, and layers only import the layers below them.
 
-Layers, lowest first: core -> data -> judge, report -> lmms -> rl, testing, demo and the command
+Layers, lowest first: core (and cli, the commands' shared argument parser) -> data -> judge, report -> lmms -> rl, testing, demo and the command
 line. A module may import its own layer and those below; an import circle between modules fails
 too. Imports are read from the source (``ast``), including those inside functions, because a
 lazy import is still a dependency.
@@ -12,7 +12,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "proactivebench_ext"
-RANK = {"core": 0, "data": 1, "judge": 2, "report": 2, "lmms": 3, "rl": 4, "testing": 4, "demo": 4, "__main__": 5,
+RANK = {"cli": 0, "core": 0, "data": 1, "judge": 2, "report": 2, "lmms": 3, "rl": 4, "testing": 4, "demo": 4, "__main__": 5,
         "__init__": 5}
 
 

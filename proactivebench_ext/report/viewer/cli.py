@@ -6,11 +6,11 @@ outcomes and metrics, one page per task with every episode turn by turn, and a s
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ...cli import command_parser
 from ...data.errors import DataError
 from ..read import ReportError
 from .images import THUMB_EDGE
@@ -18,7 +18,7 @@ from .site import write_site
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m proactivebench_ext view", description=__doc__.split("\n\n")[0])
+    parser = command_parser("view", __doc__)
     parser.add_argument("paths", nargs="+", type=Path, metavar="RUN_DIR",
                         help="folders given to lmms_eval --output_path (searched recursively), or results files")
     parser.add_argument("--out", type=Path, default=Path("viewer"), help="folder to write the site into")
