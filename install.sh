@@ -50,6 +50,9 @@ LMMS_EVAL_DEPS=(
   accelerate datasets evaluate transformers tokenizers loguru pytablewriter sacrebleu scikit-learn nltk
   numexpr sentencepiece tenacity python-dotenv zstandard PyYAML Jinja2 pillow sympy protobuf psutil
 )
+# Installed with --no-deps beside lmms-eval: num2words, which SmolVLM's processor requires; its one
+# dependency, docopt, serves only its command-line script (and has no wheel).
+NO_DEPS_PACKAGES=(num2words)
 
 run() {  # print the command (quoted where needed, so that it can be pasted), then run it
   local arg line="+"
@@ -59,15 +62,16 @@ run() {  # print the command (quoted where needed, so that it can be pasted), th
 }
 die() { echo "install.sh: $*" >&2; exit 1; }
 # run, with pip's stderr filtered: its resolver's "lmms-eval 0.7.3 requires X, which is not installed"
-# lines (expected: lmms-eval is installed with --no-deps) become one explained line; every other line,
-# errors included, is shown as pip wrote it. The exit status is pip's.
+# lines (expected: lmms-eval and NO_DEPS_PACKAGES are installed with --no-deps) become one explained
+# line; every other line, errors included, is shown as pip wrote it. The exit status is pip's.
 pip_run() {
   local rc=0
   run "$@" 2>"$tmp/pip.err" || rc=$?
-  "$py" - "$tmp/pip.err" <<'EOF' >&2
+  "$py" - "$tmp/pip.err" lmms-eval "${NO_DEPS_PACKAGES[@]}" <<'EOF' >&2
 import re, sys
 lines = open(sys.argv[1], encoding="utf-8", errors="replace").read().splitlines()
-missing = re.compile(r"^lmms[-_]eval \S+ requires (\S+?),? .*which is not installed\.$")
+no_deps = "|".join(re.sub(r"[-_.]+", "[-_.]", name) for name in sys.argv[2:])
+missing = re.compile(rf"^(?:{no_deps}) \S+ requires (\S+?),? .*which is not installed\.$", re.I)
 expected = [m.group(1) for m in map(missing.match, lines) if m]
 shown = [line for line in lines if not missing.match(line)]
 # pip's header line of the conflict list goes too when nothing else is listed under it.
@@ -79,8 +83,8 @@ for line in shown:
     print(line)
 if expected:
     names = sorted({re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0] for req in expected}, key=str.lower)
-    print(f"= pip notes that {len(names)} of lmms-eval's declared requirements are not installed "
-          f"({', '.join(names)}): expected, lmms-eval is installed with --no-deps and never imports them "
+    print(f"= pip notes that {len(names)} declared requirements of lmms-eval (or {', '.join(sys.argv[3:]) or '-'}) are "
+          f"not installed ({', '.join(names)}): expected, they are installed with --no-deps and never import them "
           "on our tasks' paths (docs/install.md)")
 EOF
   return "$rc"
@@ -288,7 +292,7 @@ fi
 if ! pip_run "$py" -m pip install --quiet -c "$tmp/constraints.txt" "torch==$have" "${LMMS_EVAL_DEPS[@]}"; then
   die "the lock (constraints.txt) does not fit around torch $have. To add only this package to an existing lmms-eval environment, touching nothing else: pip install -e ."
 fi
-pip_run "$py" -m pip install --quiet -c "$tmp/constraints.txt" --no-deps "lmms-eval==$LMMS_EVAL_VERSION"
+pip_run "$py" -m pip install --quiet -c "$tmp/constraints.txt" --no-deps "lmms-eval==$LMMS_EVAL_VERSION" "${NO_DEPS_PACKAGES[@]}"
 pip_run "$py" -m pip install --quiet -c "$tmp/constraints.txt" -e ".[test${EXTRAS:+,$EXTRAS}]"
 run "$py" -c "import lmms_eval.models, proactivebench_ext.lmms.registration as r; print('ok: lmms-eval tasks at', r.tasks_path())"
 [ "$(torch_now)" = "$have" ] || die "torch changed from $have to $(torch_now) during the install"

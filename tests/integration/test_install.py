@@ -66,6 +66,13 @@ def install_sh_deps() -> list[Requirement]:
     return [Requirement(word) for word in shlex.split(match.group(1), comments=True)]
 
 
+def install_sh_no_deps() -> list[str]:
+    """NO_DEPS_PACKAGES of install.sh: installed with --no-deps beside lmms-eval, pinned by the lock."""
+    match = re.search(r"^NO_DEPS_PACKAGES=\((.*?)\)", INSTALL_SH, flags=re.M)
+    assert match, "install.sh has no NO_DEPS_PACKAGES=( ... ) list"
+    return shlex.split(match.group(1))
+
+
 def package_requirements(python: str) -> list[Requirement]:
     """install_requires and the locked extras that install on ``python``."""
     config = configparser.ConfigParser()
@@ -109,6 +116,8 @@ def test_install_sh_and_the_package_ask_only_for_pinned_versions(python):
     assert install_sh_value("TORCHVISION_VERSION").startswith(f"0.{torch_minor + 15}."), \
         "torchvision 0.(N+15) is the release made for torch 2.N"
     assert pinned["lmms-eval"] == install_sh_value("LMMS_EVAL_VERSION")
+    for name in install_sh_no_deps():
+        assert canonicalize_name(name) in pinned, f"install.sh installs {name} with --no-deps; the lock must pin it"
     for req in requirements(python):
         if req.marker is not None and not req.marker.evaluate(environment(python)):
             continue
@@ -132,7 +141,8 @@ def pip_filter(stderr: str) -> str:
     """Run install.sh's filter of pip's stderr (the Python inside its pip_run function) on ``stderr``."""
     match = re.search(r"^pip_run\(\) \{.*?<<'EOF' >&2\n(.*?)^EOF$", INSTALL_SH, flags=re.M | re.S)
     assert match, "install.sh has no pip_run() with its stderr filter"
-    proc = subprocess.run([sys.executable, "-c", match.group(1), "/dev/stdin"], input=stderr,
+    proc = subprocess.run([sys.executable, "-c", match.group(1), "/dev/stdin", "lmms-eval", *install_sh_no_deps()],
+                          input=stderr,
                           capture_output=True, text=True, check=True)
     return proc.stdout
 
@@ -147,14 +157,16 @@ def test_pip_resolver_complaints_about_lmms_eval_become_one_explained_line():
                                 "lmms-eval 0.7.3 requires yt-dlp, which is not installed."]) + "\n")
     lines = out.splitlines()
     assert not [line for line in lines if line.startswith("ERROR:")], out
-    assert len(lines) == 1 and "3 of lmms-eval's declared requirements" in lines[0]
+    assert len(lines) == 1 and "3 declared requirements of lmms-eval" in lines[0]
     assert "timm, wandb, yt-dlp" in lines[0] and "--no-deps" in lines[0]
+    docopt = pip_filter(f"{RESOLVER_HEADER}\nnum2words 0.5.14 requires docopt>=0.6.2, which is not installed.\n")
+    assert not docopt.startswith("ERROR:") and "(docopt)" in docopt
 
 
 def test_real_pip_errors_are_shown_as_pip_wrote_them():
     conflict = "transformers 5.24.0 requires tokenizers<0.24, but you have tokenizers 0.30.0 which is incompatible."
     out = pip_filter("\n".join([RESOLVER_HEADER, "lmms-eval 0.7.3 requires timm, which is not installed.", conflict]))
-    assert RESOLVER_HEADER in out and conflict in out and "1 of lmms-eval's" in out
+    assert RESOLVER_HEADER in out and conflict in out and "1 declared requirements of lmms-eval" in out
     failure = ("ERROR: Could not find a version that satisfies the requirement torch==9.9 (from versions: 2.14.1)\n"
                "ERROR: No matching distribution found for torch==9.9\n")
     assert pip_filter(failure) == failure
@@ -185,12 +197,13 @@ def test_pip_resolves_the_lock_on_this_python(tmp_path):
             continue
         assert name in pinned, f"pip picks {name}=={version}, which the lock does not pin for Python {python}"
         assert Version(version).public == pinned[name], f"pip picks {name}=={version}, the lock pins {pinned[name]}"
-    stale = sorted(set(pinned) - set(picked) - {"lmms-eval"})
+    no_deps = {"lmms-eval", *map(canonicalize_name, install_sh_no_deps())}
+    stale = sorted(set(pinned) - set(picked) - no_deps)
     assert stale == [], f"pinned for Python {python} but not needed: {stale}"
 
 
 @resolvable_here
 def test_pip_finds_the_pinned_lmms_eval():
     proc = pip("install", "--dry-run", "--ignore-installed", "--no-deps", "--quiet", "-c", str(CONSTRAINTS),
-               f"lmms-eval=={install_sh_value('LMMS_EVAL_VERSION')}", timeout=300)
+               f"lmms-eval=={install_sh_value('LMMS_EVAL_VERSION')}", *install_sh_no_deps(), timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
