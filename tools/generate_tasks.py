@@ -6,7 +6,8 @@
 Layout (lm-evaluation-harness's ``mmlu/<variant>/`` idiom): ``tasks/proactivebench/<family>/``
 holds one template and the leaves of one variant family (``main``, ``reference``, ``hint``,
 ``history``, ``random``, ``icl``); ``tasks/proactivebench_oeg/<family>/`` the open-ended ones
-(``single_turn``, ``multiturn``). Each leaf is a few lines: the family template, the task name,
+(``single_turn``, ``multiturn``). Task and group versions are the package version; aliases
+name the scenario's topic (``ROD (occlusion)``). Each leaf is a few lines: the family template, the task name,
 the ``process_docs`` partial that selects its variant and the spec file that selects its
 scenario, so both can be read off the leaf. Groups (``proactivebench_<variant>``) average their
 scenarios without weights, as the paper does. Hand-written files (the shared base templates,
@@ -21,7 +22,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from proactivebench_ext.core.naming import SCENARIO_ACRONYMS, group_name, scenario_slug, task_name
+from proactivebench_ext import __version__
+from proactivebench_ext.core.naming import SCENARIO_ACRONYMS, group_name, scenario_slug, task_alias, task_name
 from proactivebench_ext.core.variants import OEG_VARIANTS, VARIANTS, ablation_groups
 
 TASKS = Path(__file__).resolve().parents[1] / "tasks"
@@ -84,13 +86,17 @@ def process_docs_name(variant: str) -> str:
     return f"process_{variant}_docs"
 
 
+# Task versions follow the package version: a result file names the code that produced it.
+METADATA = f"metadata:\n  version: {json.dumps(__version__)}\n"
+
+
 def template(family: Family) -> str:
-    return f"{HEADER}# {family.comment}\ninclude: ../{family.base}\n{family.extra}"
+    return f"{HEADER}# {family.comment}\ninclude: ../{family.base}\n{family.extra}{METADATA}"
 
 
 def leaf(family: Family, variant: str, acronym: str, settings: dict | None = None) -> str:
-    alias = acronym if variant == "main" else f"{acronym} ({variant})"
-    text = (f"{HEADER}include: {family.template}\ntask: {task_name(variant, acronym)}\ntask_alias: {json.dumps(alias)}\n"
+    text = (f"{HEADER}include: {family.template}\ntask: {task_name(variant, acronym)}\n"
+            f"task_alias: {json.dumps(task_alias(variant, acronym))}\n"
             f"process_docs: !function {family.hooks}.{process_docs_name(variant)}\n"
             f"dataset_kwargs:\n  data_files:\n    test: ../specs/{scenario_slug(acronym)}.jsonl\n")
     if settings:
@@ -103,20 +109,22 @@ def spec(acronym: str) -> str:
     return json.dumps({"scenario": acronym}) + "\n"
 
 
-def group(variant: str, description: str, scenarios: tuple[str, ...], metrics: tuple[str, ...]) -> str:
+def group(variant: str, description: str, scenarios: tuple[str, ...], metrics: tuple[str, ...],
+          aggregation: str = "mean") -> str:
     """A group whose scores are the unweighted mean over its scenarios, as the paper averages."""
     count = NUMBERS.get(len(scenarios), str(len(scenarios)))
     listed = "".join(f"  - {task_name(variant, acronym)}\n" for acronym in scenarios)
-    aggregate = "".join(f"  - metric: {metric}\n    aggregation: mean\n    weight_by_size: false\n" for metric in metrics)
+    aggregate = "".join(f"  - metric: {metric}\n    aggregation: {aggregation}\n    weight_by_size: false\n"
+                        for metric in metrics)
     return (f"{HEADER}# {description}; scores are the unweighted mean over the {count} scenarios.\n"
-            f"group: {group_name(variant)}\ntask:\n{listed}aggregate_metric_list:\n{aggregate}metadata:\n  version: 0.1\n")
+            f"group: {group_name(variant)}\ntask:\n{listed}aggregate_metric_list:\n{aggregate}{METADATA}")
 
 
 def ablation_group(name: str, members: list[str]) -> str:
     """A group over the variant groups of one ablation; no score of its own (their settings differ)."""
     listed = "".join(f"  - {member}\n" for member in members)
     return (f"{HEADER}# Every variant of this ablation; each subgroup has its own scores (no mean across them).\n"
-            f"group: {name}\ntask:\n{listed}metadata:\n  version: 0.1\n")
+            f"group: {name}\ntask:\n{listed}{METADATA}")
 
 
 def expected_files() -> dict[Path, str]:
@@ -137,8 +145,9 @@ def expected_files() -> dict[Path, str]:
     for oeg in OEG_VARIANTS.values():
         family = oeg_family(oeg.name)
         files[family.folder / family.template] = template(family)
+        # group_mean: a scenario with no judged answer has no value (None), and neither has the group
         files[family.folder / f"{group_name(oeg.name)}.yaml"] = group(oeg.name, oeg.description, SCENARIO_ACRONYMS,
-                                                                      oeg.metrics)
+                                                                      oeg.metrics, f"!function {OEG_HOOKS}.group_mean")
         for acronym in SCENARIO_ACRONYMS:
             files[family.folder / f"{task_name(oeg.name, acronym)}.yaml"] = leaf(family, oeg.name, acronym)
     return files

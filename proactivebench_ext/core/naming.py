@@ -19,6 +19,10 @@ from .constants import load_benchmark
 # The paper's order; acronyms as in benchmark.json.
 SCENARIO_ACRONYMS = ("ROD", "VSOD", "MVP-N", "IN-C", "QD", "CIT", "COCO")
 
+# What each scenario is about, in a word or two: task aliases read "ROD (occlusion)" in lmms-eval's table.
+SCENARIO_TOPICS = {"ROD": "occlusion", "VSOD": "video occlusion", "MVP-N": "object views", "IN-C": "corruptions",
+                   "QD": "sketches", "CIT": "how-to videos", "COCO": "camera crops"}
+
 MAIN_VARIANT = "main"
 MAIN_TASK_PREFIX = "proactive_"
 FAMILY = "proactivebench"
@@ -57,6 +61,12 @@ def task_name(variant: str, acronym: str) -> str:
     if variant == MAIN_VARIANT:
         return f"{MAIN_TASK_PREFIX}{scenario_slug(acronym)}"
     return f"{FAMILY}_{variant}_{scenario_slug(acronym)}"
+
+
+def task_alias(variant: str, acronym: str) -> str:
+    """The name lmms-eval's table shows: ``ROD (occlusion)``, ``ROD (occlusion; hint)``."""
+    topic = SCENARIO_TOPICS[acronym]
+    return f"{acronym} ({topic})" if variant == MAIN_VARIANT else f"{acronym} ({topic}; {variant})"
 
 
 def group_name(variant: str) -> str:
