@@ -12,7 +12,7 @@ Failure modes, for the fault tests: ``status_for(messages)`` answers chosen requ
 error (``500`` for some, at every retry; ``400`` for all: a wrong model name), ``answer_for`` can
 be replaced (e.g. a lone surrogate, sent as the JSON escape ``"\ud800"``), :meth:`heal` drops the
 failures, and :func:`refused_url` is an address where nothing listens. ``seen`` lists the text of
-every request received, in order.
+every request received, in order (``seen_keys``: their :func:`message_key`).
 """
 
 from __future__ import annotations
@@ -54,9 +54,14 @@ def request_text(messages: list[dict[str, Any]]) -> str:
     return "".join(part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text")
 
 
+def message_key(messages: list[dict[str, Any]]) -> str:
+    """A request's identity: the hash of its messages (text and images)."""
+    return hashlib.sha1(json.dumps(messages, sort_keys=True).encode()).hexdigest()
+
+
 def answer_for(messages: list[dict[str, Any]]) -> str:
     """A deterministic option letter: the hash of the messages picks one of the prompt's options."""
-    digest = hashlib.sha1(json.dumps(messages, sort_keys=True).encode()).digest()
+    digest = bytes.fromhex(message_key(messages))
     try:
         count = len(parse_options(request_text(messages)))
     except ValueError:  # not a ProactiveBench multiple-choice prompt
@@ -101,6 +106,7 @@ class LatencyServer:
             self._first: float | None = None
             self._last: float | None = None
             self.seen: list[str] = []  # the text of every request received, in order
+            self.seen_keys: list[str] = []  # and its message_key
             self.errors = 0  # requests answered with an HTTP error
 
     def heal(self) -> None:
@@ -161,6 +167,7 @@ class LatencyServer:
                     messages = body.get("messages", [])
                     with server._lock:
                         server.seen.append(request_text(messages))
+                        server.seen_keys.append(message_key(messages))
                     status = server.status_for(messages) if server.status_for else None
                     if status is not None:
                         with server._lock:
