@@ -47,7 +47,7 @@ CHAT_TEMPLATE = (
 
 def build(out_dir: Path, *, seed: int = 0) -> Path:
     """Write a tiny random LLaVA-OneVision checkpoint (model, tokenizer, processor) to ``out_dir``."""
-    arguments = {"family": "llava_onevision", "seed": seed, "init_range": INIT_RANGE, "format": 1}
+    arguments = {"family": "llava_onevision", "seed": seed, "init_range": INIT_RANGE, "format": 2}
     return cached_build(out_dir, arguments, lambda folder: _write(folder, seed))
 
 

@@ -112,7 +112,7 @@ def redraw(model: Any, init_range: float, seed: int) -> None:
 
 
 def end_after_answers(model: Any, tokenizer: Any, seed: int, *, strength: float = 60.0,
-                      letter_weight: float = 1.6) -> None:
+                      letter_weight: float = 2.2) -> None:
     """Make end-of-sequence follow an answer token: answer tokens share a large embedding
     direction ``u`` (it dominates the residual stream at their position) and the EOS output row
     is ``u`` at the average row norm. Elsewhere ``u`` is nearly orthogonal to the hidden state, so
@@ -151,7 +151,7 @@ def cached_build(out_dir: Path, arguments: dict[str, Any], write: Callable[[Path
 
 def build(out_dir: Path, *, seed: int = 0) -> Path:
     """Write a tiny random Qwen2.5-VL checkpoint (model, tokenizer, processor) to ``out_dir``."""
-    arguments = {"family": "qwen2_5_vl", "seed": seed, "init_range": INIT_RANGE, "format": 1}
+    arguments = {"family": "qwen2_5_vl", "seed": seed, "init_range": INIT_RANGE, "format": 2}
     return cached_build(out_dir, arguments, lambda folder: _write(folder, seed))
 
 
