@@ -35,7 +35,7 @@ from ..core.variants import MAX_AGENTIC_STEPS, get_variant
 from ..data.layout import DATA_DIR_ENV, DOWNLOAD_ENV, embedded_data_dir, jsonl_path, resolve_data_dir
 from ..data.validate import Fault, TestRow, scan_test_set
 from . import faults
-from .runtime import lmms_eval_version, lockstep, output, provenance
+from .runtime import backends, lmms_eval_version, lockstep, output, provenance
 from .runtime.options import refuse_unsafe_caching
 
 Settings = Mapping[str, Any]
@@ -123,6 +123,7 @@ def process_docs(dataset: Any, variant: str | None = None) -> Any:
     import datasets
 
     provenance.install()  # the results file records where the data came from
+    backends.install()  # version-gated fixes of backends the paper's families need (docs/models.md)
     installed = lockstep.install()
     lockstep_on = installed and lockstep.enabled()
     if not installed:
