@@ -17,7 +17,10 @@ configured timeout. We create them with ``num_retries=1`` and do the retrying he
 exponential backoff; one request that still fails is :class:`JudgeFailed` (that answer stays
 unjudged), and whether the judge as a whole is unreachable is decided by the caller from many
 requests (see :mod:`.phase`), because one request whose connection always drops says nothing
-about the others. Other 4xx mean a wrong configuration (fatal at once).
+about the others. 401, 403 and 404 mean a wrong key, model name or URL (fatal at once, every
+request would get the same); any other 4xx (400 context length exceeded, 413, 422 content filter)
+is about this one request: it is not retried and that answer stays unjudged with the server's
+message (:class:`JudgeFailed` with kind ``refused``).
 """
 
 from __future__ import annotations
@@ -50,7 +53,11 @@ class JudgeUnreachable(JudgeError):
 
 
 class JudgeRejected(JudgeError):
-    """The endpoint refused the request (4xx other than 408/429): wrong model name, key or URL."""
+    """The endpoint refuses every request (401, 403, 404): wrong key, model name or URL."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class JudgeFailed(JudgeError):
@@ -133,14 +140,42 @@ def how_to_configure() -> str:
             "(http://HOST:PORT/v1/chat/completions); JUDGE_MODEL_VERSION names the served model")
 
 
-def failure_kind(exc: BaseException) -> str:
-    """``timeout`` | ``server`` (429/5xx) | ``connection`` | ``rejected`` (other 4xx) | ``other``.
+MISCONFIGURED_STATUSES = frozenset({401, 403, 404})  # wrong key, forbidden, wrong model name or URL
 
-    Works for ``requests`` errors (the providers' fallback path) and ``openai`` client errors.
-    """
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status of a ``requests`` or ``openai`` client error (None when there is none)."""
     status = getattr(exc, "status_code", None)
     if status is None:
         status = getattr(getattr(exc, "response", None), "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def server_message(exc: BaseException, limit: int = 500) -> str:
+    """What the server said about a refused request: its JSON ``error.message``, else its body,
+    else the exception text (cut to ``limit`` characters)."""
+    body = getattr(exc, "body", None)  # openai client errors: the parsed JSON body
+    response = getattr(exc, "response", None)
+    if body is None and response is not None:
+        try:
+            body = response.json()
+        except Exception:  # noqa: BLE001 - not JSON: use the text
+            body = getattr(response, "text", None)
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        body = error.get("message", error) if isinstance(error, dict) else error
+    text = str(body) if body not in (None, "") else str(exc)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def failure_kind(exc: BaseException) -> str:
+    """``timeout`` | ``server`` (429/5xx) | ``connection`` | ``rejected`` (401/403/404: the judge is
+    misconfigured) | ``refused`` (another 4xx: this request only) | ``other``.
+
+    Works for ``requests`` errors (the providers' fallback path) and ``openai`` client errors.
+    """
+    status = http_status(exc)
     names = {cls.__name__ for cls in type(exc).__mro__}
     if names & {"Timeout", "ReadTimeout", "ConnectTimeout", "APITimeoutError", "TimeoutError"}:
         return "timeout"
@@ -149,8 +184,10 @@ def failure_kind(exc: BaseException) -> str:
             return "server"
         if status == 408:
             return "timeout"
-        if 400 <= status < 500:
+        if status in MISCONFIGURED_STATUSES:
             return "rejected"
+        if 400 <= status < 500:
+            return "refused"
     if names & {"ConnectionError", "APIConnectionError", "ConnectionRefusedError", "RemoteDisconnected"}:
         return "connection"
     return "other"
@@ -211,8 +248,13 @@ class JudgeClient:
             except Exception as exc:  # noqa: BLE001 - classified below, never swallowed silently
                 kind = failure_kind(exc)
                 if kind == "rejected":
-                    raise JudgeRejected(f"the judge at {self.describe()} rejected the request ({exc}); check "
-                                        f"JUDGE_MODEL_VERSION, OPENAI_API_KEY and {self.settings.endpoint_env}") from exc
+                    status = http_status(exc)
+                    raise JudgeRejected(f"the judge at {self.describe()} answers HTTP {status} ({server_message(exc)}); "
+                                        f"check JUDGE_MODEL_VERSION, OPENAI_API_KEY and {self.settings.endpoint_env}",
+                                        status) from exc
+                if kind == "refused":  # about this request (too long, filtered): retrying gets the same
+                    raise JudgeFailed(f"the judge refused this request: HTTP {http_status(exc)}: {server_message(exc)}",
+                                      kind) from exc
                 if kind == "other":
                     if isinstance(exc, AttributeError) and "NoneType" in str(exc):
                         raise JudgeFailed("the judge returned no message content (its token budget may have run out "

@@ -14,12 +14,19 @@ Scoring follows the benchmark exactly: the judge's reasoning (``<think>...</thin
 the last 0/1 list is read, a list of the wrong length scores all zeros (counted as *malformed*).
 An answer the judge never scored is *unjudged*: excluded from the means and counted, never a 0;
 a metric with no judged answer is null in the results file (which is strict JSON: no NaN).
+Answers longer than :data:`MAX_JUDGED_ANSWER_CHARS` characters are cut to that length before
+judging (the record says ``truncated`` and keeps ``answer_chars``); a lone surrogate in an answer is
+sent as U+FFFD, since no HTTP client can encode it.
 
 Failures: a request that still fails after the client's retries (timeouts, 5xx, a dropped or
-reset connection) stays unjudged and the phase goes on; the judge counts as unreachable only when
-several different requests in a row fail with no verdict in between (:class:`FailureRun`). Exit
-status: 0 all judged; 1 some answers unjudged (their count is printed; rerun to retry them);
-2 usage or configuration error; 3 judge unreachable or rejecting requests (verdicts so far kept).
+reset connection), or that the judge refuses with a 4xx of its own (400 context length exceeded,
+422 content filter), stays unjudged with the server's message and the phase goes on; the judge
+counts as unreachable only when several different requests in a row fail with no verdict in
+between (:class:`FailureRun`; refusals do not count: the judge answered). A samples file holding
+one doc_id twice (two runs appended to it) is refused, as ``report`` refuses it. Exit status: 0 all
+judged; 1 some answers unjudged (their count and the judge's messages are printed; rerun to retry
+them); 2 usage or configuration error; 3 judge unreachable, or answering 401/403/404 (wrong key,
+model name or URL; verdicts so far kept).
 
 The multi-turn variant's option mapping (prompt and parser) is also here; it is ours, the
 benchmark ships none.
@@ -44,6 +51,7 @@ from typing import Any
 
 from ..core.naming import parse_task_name
 from ..core.variants import OEG_VARIANTS
+from ..data.jsonio import dumps_strict, write_json_atomic
 from .client import (
     JudgeClient,
     JudgeConfigError,
@@ -62,6 +70,12 @@ JUDGED, UNJUDGED = "judged", "unjudged"
 ERRORED = "errored"  # an episode whose data could not be played (lmms.faults): never judged
 RESULTS_SUFFIX = "_results_judged.json"
 FILTER = "none"  # lmms-eval's filter name in result keys ("metric,none")
+# Characters of an answer sent to the judge. The paper's judge (Qwen3-8B, 32k context) must fit
+# the prompt, the answer and its 8,192-token thinking budget: 16,000 characters stay under ~16k
+# tokens even for text of one token per character. Longer answers (a model looping until
+# max_new_tokens) are cut, and their records say so.
+MAX_JUDGED_ANSWER_CHARS = 16_000
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 # -- what the judge needs, as logged at generation time -----------------------------------------
@@ -95,16 +109,26 @@ class OegInput:
 
 def judgement_key(messages: Sequence[Mapping[str, str]], model: str) -> str:
     """Identity of one judge request: a changed answer, prompt or judge model is judged anew."""
-    payload = json.dumps({"model": model, "messages": list(messages)}, ensure_ascii=False, sort_keys=True)
+    payload = dumps_strict({"model": model, "messages": list(messages)}, sort_keys=True)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
+
+
+def judged_text(answer: str) -> tuple[str, bool]:
+    """The answer as the judge gets it, and whether it was cut: at most
+    :data:`MAX_JUDGED_ANSWER_CHARS` characters, lone surrogates as U+FFFD."""
+    cut = answer[:MAX_JUDGED_ANSWER_CHARS]
+    return _LONE_SURROGATE.sub("\ufffd", cut), len(answer) > MAX_JUDGED_ANSWER_CHARS
 
 
 # -- pure scoring --------------------------------------------------------------------------------
 def new_record(oeg_input: OegInput, answer: str, model: str | None) -> dict[str, Any]:
-    """An unjudged record of one answer, with everything the judge will be sent."""
-    messages = oeg_input.messages(answer)
+    """An unjudged record of one answer, with everything the judge will be sent (``answer`` is the
+    text judged: see :func:`judged_text`; ``answer_chars`` the length of the model's answer)."""
+    text, truncated = judged_text(answer)
+    messages = oeg_input.messages(text)
     return {"format": RECORD_FORMAT, "scenario": oeg_input.scenario, "sample_id": oeg_input.sample_id,
-            "answer": answer, "judge_messages": messages, "judge_model": model,
+            "answer": text, "truncated": truncated, "answer_chars": len(answer),
+            "judge_messages": messages, "judge_model": model,
             "key": judgement_key(messages, model) if model else None,
             "status": UNJUDGED, "raw_output": None, "well_formed": None, "scores": None, "error": None}
 
@@ -133,20 +157,24 @@ def record_values(record: Mapping[str, Any] | None) -> dict[str, float | None]:
     return {name: (100.0 * scores[name] if scores else None) for name in METRICS}
 
 
-def mean_of_judged(values: Iterable[float | None]) -> float:
-    """Mean over judged answers (None = unjudged); NaN when none was judged, never 0.
-
-    lmms-eval's aggregation (inline judging) needs a number; the judge phase's own files write
-    "no value" as null instead (:func:`judged_mean`).
-    """
-    judged = [value for value in values if value is not None]
-    return sum(judged) / len(judged) if judged else math.nan
+def mean_of_judged(values: Iterable[float | None]) -> float | None:
+    """Mean over judged answers (None = unjudged); None when none was judged, never 0 and never
+    NaN (which is not JSON). lmms-eval writes None as null and its table shows it as N/A; the
+    OEG groups aggregate with :func:`group_mean`, which keeps it None."""
+    judged = [value for value in values if value is not None and not (isinstance(value, float) and math.isnan(value))]
+    return sum(judged) / len(judged) if judged else None
 
 
-def judged_mean(values: Iterable[float | None]) -> float | None:
-    """Mean over judged answers; None (JSON null) when none was judged."""
-    mean = mean_of_judged(values)
-    return None if math.isnan(mean) else mean
+judged_mean = mean_of_judged  # the judge phase's name for it
+
+
+def group_mean(metrics: Sequence[float | None], sizes: Sequence[int], weight_by_size: bool = False) -> float | None:
+    """A group's score from its tasks' (lmms-eval's ``aggregate_metric_list`` signature): their
+    mean, weighted by size if asked; None when a task has no value (as :func:`group_summary`)."""
+    if not metrics or any(metric is None for metric in metrics):
+        return None
+    weights = list(sizes) if weight_by_size else [1] * len(metrics)
+    return sum(m * w for m, w in zip(metrics, weights)) / sum(weights)  # type: ignore[operator]
 
 
 def summarize(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -298,7 +326,11 @@ def answer_of(sample: Mapping[str, Any]) -> str:
 
 
 def read_samples(path: Path) -> list[LoggedSample]:
-    samples = []
+    """The answers of one samples file; a doc_id on two lines (two runs appended to the file) is a
+    ValueError naming the file, as ``report`` refuses it."""
+    from ..report.read import mixed_runs
+
+    samples, lines = [], {}
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -309,6 +341,9 @@ def read_samples(path: Path) -> list[LoggedSample]:
                 doc_id = int(sample["doc_id"])
             except (json.JSONDecodeError, ValueError, KeyError, TypeError) as error:
                 raise ValueError(f"{path}:{number}: {error}") from None
+            if doc_id in lines:
+                raise ValueError(mixed_runs(path, doc_id, lines[doc_id], number))
+            lines[doc_id] = number
             inline = sample.get("oeg_judge") if isinstance(sample.get("oeg_judge"), dict) else None
             if inline is not None and inline.get("status") == ERRORED:
                 continue  # its data could not be played: no answer to judge (counted in lmms-eval's `errors`)
@@ -339,7 +374,9 @@ class JudgementStore:
                 with open(path, "r+b") as handle:
                     handle.truncate(keep)
                 data = data[:keep]
-            for line in data.decode("utf-8").splitlines():
+            for line in data.decode("utf-8", errors="replace").split("\n"):
+                if not line.strip():
+                    continue
                 try:
                     record = json.loads(line)
                     self.latest[(int(record["doc_id"]), str(record["key"]))] = record
@@ -351,7 +388,7 @@ class JudgementStore:
         return record if record and record.get("status") == JUDGED else None
 
     def append(self, record: Mapping[str, Any]) -> None:
-        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        line = (dumps_strict(record, nan="null", default=str) + "\n").encode("utf-8")  # any string, never NaN
         with self._lock:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
@@ -372,13 +409,6 @@ def find_samples(logdir: Path) -> list[Path]:
         if parsed is not None and parsed.variant in OEG_VARIANTS and not OEG_VARIANTS[parsed.variant].multiturn:
             found.append(path)
     return found
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    # allow_nan=False: NaN and Infinity are not JSON; a number without a value must be None.
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 @dataclass
@@ -451,7 +481,8 @@ def _run_jobs(client: JudgeClient, jobs: list[_Job], workers: int) -> JudgeError
                     failures.verdict()
                 except JudgeFailed as error:
                     record = {**job.record, "error": str(error)}
-                    fatal = fatal or failures.failure(error, client.describe())
+                    if error.kind != "refused":  # a refusal is an answer: the judge is up
+                        fatal = fatal or failures.failure(error, client.describe())
                 except (JudgeUnreachable, JudgeRejected) as error:
                     fatal = fatal or error
                     continue
@@ -494,24 +525,38 @@ def _judge_pending(settings: JudgeSettings, jobs: list[_Job], workers: int) -> J
 
 
 def _write_results(logged: Mapping[Path, Sequence[LoggedSample]], stores: Mapping[Path, JudgementStore],
-                   settings: JudgeSettings) -> int:
-    """One ``<date>_results_judged.json`` per generation run; returns how many answers stay unjudged."""
+                   settings: JudgeSettings) -> list[Mapping[str, Any]]:
+    """One ``<date>_results_judged.json`` per generation run; returns the records left unjudged."""
     by_run: dict[tuple[Path, str], dict[str, dict[str, Any]]] = {}
+    left: list[Mapping[str, Any]] = []
     for path, samples in logged.items():
         date_id, _, task = path.stem.partition("_samples_")
-        summary = summarize([final_record(sample, stores[path], settings.model) for sample in samples])
+        records = [final_record(sample, stores[path], settings.model) for sample in samples]
+        left.extend(record for record in records if record.get("status") != JUDGED)
+        summary = summarize(records)
         by_run.setdefault((path.parent, date_id), {})[task] = summary
     judge_info = {"api_type": settings.api_type, "model": settings.model, "endpoint_env": settings.endpoint_env}
-    unjudged = 0
     for (folder, date_id), summaries in sorted(by_run.items()):
         base_path = folder / f"{date_id}_results.json"
         base = json.loads(base_path.read_text("utf-8")) if base_path.is_file() else None
         out = folder / f"{date_id}{RESULTS_SUFFIX}"
-        write_json_atomic(out, build_results(summaries, judge=judge_info, base=base))
+        # nan="null": an older lmms-eval results file (the base) may hold NaN, which is not JSON
+        write_json_atomic(out, build_results(summaries, judge=judge_info, base=base), nan="null", default=str)
         print(format_table(summaries))
         print(f"wrote {out}", file=sys.stderr)
-        unjudged += sum(s["unjudged"] for s in summaries.values())
-    return unjudged
+    return left
+
+
+def unjudged_summary(records: Sequence[Mapping[str, Any]], shown: int = 5) -> str:
+    """Why answers stay unjudged: each distinct error once, with how many answers it hit."""
+    counts: dict[str, int] = {}
+    for record in records:
+        error = str(record.get("error") or "not sent to the judge yet")
+        counts[error] = counts.get(error, 0) + 1
+    lines = [f"  {count} x {error}" for error, count in sorted(counts.items(), key=lambda item: -item[1])[:shown]]
+    if len(counts) > shown:
+        lines.append(f"  ... and {len(counts) - shown} other errors (see the judgements files)")
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -553,14 +598,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
-    unjudged = _write_results(logged, stores, settings)
+    left = _write_results(logged, stores, settings)
     if fatal is not None:
         print(f"error: {fatal}\nThe generation logs are untouched and every verdict so far is kept; rerun the same "
               "command once the judge is back to judge the rest.", file=sys.stderr)
         return 3
-    if unjudged:
-        print(f"{unjudged} answer(s) unjudged (judge errors, see the judgements files); rerun to retry them.",
-              file=sys.stderr)
+    if left:
+        print(f"{len(left)} answer(s) unjudged (judge errors, see the judgements files); rerun to retry them:\n"
+              f"{unjudged_summary(left)}".encode("utf-8", "backslashreplace").decode("utf-8"), file=sys.stderr)
         return 1
     return 0
 

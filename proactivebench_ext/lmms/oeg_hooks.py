@@ -38,6 +38,7 @@ from ..judge.phase import (
     MALFORMED,
     UNJUDGED,
     OegInput,
+    group_mean,
     judge_answer,
     mapped_answer,
     mapping_messages,
@@ -56,7 +57,7 @@ MULTITURN_FORMAT = "proactivebench_oeg_multiturn/1"
 NOT_JUDGED_YET = "no judge configured during generation; score with `python -m proactivebench_ext judge LOGDIR`"
 
 __all__ = ["process_docs", "doc_to_visual", "doc_to_text", "doc_to_target", "process_results", "mean_of_judged",
-           "count", "doc_to_text_multiturn", "process_results_multiturn"]
+           "group_mean", "count", "doc_to_text_multiturn", "process_results_multiturn"]
 
 
 # -- docs --------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ a scripted OpenAI-compatible server on loopback (tests/fake_judge_server.py).
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import subprocess
@@ -24,6 +23,7 @@ from proactivebench_ext import new_episode
 from proactivebench_ext.core.constants import load_benchmark
 from proactivebench_ext.core.naming import SCENARIO_ACRONYMS, scenario_slug
 from proactivebench_ext.core.policies import oracle_answer
+from proactivebench_ext.data.jsonio import loads_strict
 from proactivebench_ext.data.layout import embedded_data_dir, load_test_set
 from proactivebench_ext.judge.phase import (
     MAPPING_SYSTEM_PROMPT,
@@ -83,9 +83,10 @@ def run_lmms_eval(out: Path, tasks: str, env: dict[str, str], *flags: str) -> Ru
     assert proc.returncode == 0 and len(results) == 1, (proc.stdout + proc.stderr)[-4000:]
     samples = {}
     for path in out.glob("**/*_samples_*.jsonl"):
-        rows = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+        rows = [loads_strict(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
         samples[path.stem.split("_samples_", 1)[1]] = sorted(rows, key=lambda row: row["doc_id"])
-    return Run(out, json.loads(results[0].read_text("utf-8")), samples)
+    # strict JSON: no NaN/Infinity, whatever the tasks scored (loads_strict refuses the constants)
+    return Run(out, loads_strict(results[0].read_text("utf-8")), samples)
 
 
 def entries(acronym: str) -> dict[str, dict]:
@@ -175,7 +176,9 @@ def test_generation_logs_answers_and_judge_inputs_without_a_judge(generation, pr
             answer = sample["filtered_resps"]
             assert sample["oeg_judge"]["judge_messages"] == OegInput.from_target(sample["target"]).messages(answer)
         entry = generation.results["results"][task]
-        assert entry["unjudged,none"] == 4 and math.isnan(entry["proactive_suggestion,none"])
+        # nothing judged: no value (null, N/A in lmms-eval's table), never NaN and never 0
+        assert entry["unjudged,none"] == 4 and all(entry[f"{m},none"] is None for m in METRICS)
+    assert all(generation.results["groups"]["proactivebench_oeg"][f"{m},none"] is None for m in METRICS)
 
 
 def test_judge_phase_scores_the_generation_logs(generation, prediction, tmp_path, monkeypatch, capsys):
@@ -196,7 +199,7 @@ def test_judge_phase_scores_the_generation_logs(generation, prediction, tmp_path
     assert "judged 56/56" in capsys.readouterr().err
     results = {}
     for path in logdir.glob("*/*_results_judged.json"):  # one per run, next to its logs
-        run_results = json.loads(path.read_text())
+        run_results = loads_strict(path.read_text())
         assert run_results["config"]["model"] == MODEL  # the run's own results carried over
         results.setdefault("results", {}).update(run_results["results"])
         results.setdefault("groups", {}).update(run_results["groups"])
@@ -246,7 +249,7 @@ def test_judge_phase_does_not_resend_answers_judged_inline(with_judge, monkeypat
         assert judge_main([str(run.out)]) == 0
         assert judge.count == 0
     assert "4 answers already judged, 0 to judge" in capsys.readouterr().err  # multi-turn logs are not its business
-    results = json.loads(next(run.out.glob("**/*_results_judged.json")).read_text())
+    results = loads_strict(next(run.out.glob("**/*_results_judged.json")).read_text())
     for m in METRICS:
         assert results["results"]["proactivebench_oeg_qd"][f"{m},none"] == run.results["results"]["proactivebench_oeg_qd"][f"{m},none"]
 

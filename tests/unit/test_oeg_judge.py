@@ -31,12 +31,14 @@ from proactivebench_ext.judge.client import (
 from proactivebench_ext.judge.phase import (
     JUDGED,
     MALFORMED,
+    MAX_JUDGED_ANSWER_CHARS,
     NONE,
     OPTION,
     OTHER,
     JudgementStore,
     OegInput,
     OptionMapping,
+    group_mean,
     judgement_key,
     judgements_path,
     mapped_answer,
@@ -323,8 +325,8 @@ def test_failure_kinds_and_backoff():
         return requests.HTTPError(response=response)
     assert failure_kind(requests.ReadTimeout()) == "timeout"
     assert failure_kind(requests.ConnectionError()) == "connection"
-    assert [failure_kind(http_error(s)) for s in (500, 503, 429, 408, 401, 404)] == \
-        ["server", "server", "server", "timeout", "rejected", "rejected"]
+    assert [failure_kind(http_error(s)) for s in (500, 503, 429, 408, 401, 403, 404, 400, 413, 422)] == \
+        ["server", "server", "server", "timeout", "rejected", "rejected", "rejected", "refused", "refused", "refused"]
     assert failure_kind(KeyError("choices")) == "other"
     assert backoff_delays(JudgeSettings(retries=6, backoff=1, backoff_max=10)) == [1, 2, 4, 8, 10, 10]
 
@@ -365,9 +367,16 @@ def test_judgement_store_cuts_a_torn_last_line(tmp_path):
     assert [json.loads(line)["doc_id"] for line in path.read_text().splitlines()] == [0, 1]
 
 
-def test_mean_of_judged_never_counts_unjudged_as_zero():
+def test_mean_of_judged_never_counts_unjudged_as_zero_and_is_never_nan():
     assert mean_of_judged([100.0, None, 0.0]) == 50.0
-    assert math.isnan(mean_of_judged([None, None]))
+    assert mean_of_judged([None, None]) is None and mean_of_judged([]) is None
+    assert mean_of_judged([math.nan, 50.0]) == 50.0
+
+
+def test_group_mean_keeps_a_task_without_value_as_none():
+    assert group_mean([10.0, 30.0], [4, 1], False) == 20.0
+    assert group_mean([10.0, 30.0], [3, 1], True) == 15.0
+    assert group_mean([10.0, None], [4, 4], False) is None and group_mean([], [], False) is None
 
 
 def test_judgement_key_changes_with_answer_and_model():
@@ -408,3 +417,95 @@ def test_episodes_errored_on_their_data_are_never_sent_to_the_judge(tmp_path):
     lines[1] = json.dumps(errored)
     path.write_text("\n".join(lines) + "\n", "utf-8")
     assert [sample.doc_id for sample in judge_cli.read_samples(path)] == [0, 2]
+
+
+# -- per-request refusals, long answers, surrogates, duplicated docs ------------------------------
+def _scripted_run(tmp_path, judge_env, capsys, special, cases: list[dict] | None = None, workers: int = 4):
+    """Judge 30 answers; ``special(case_number, attempt)`` returns a Reply to send instead of the
+    golden verdict (or None). Returns status, output, strict-parsed results, records by case, judge."""
+    cases = cases or [c for c in golden_cases() if c["record"]["acronym"] in ("ROD", "QD", "CIT")][:30]
+    write_samples_logs(tmp_path, cases)
+    number = {judge_cli.judged_text(case["answer"])[0]: n for n, case in enumerate(cases, start=1)}
+
+    def scripted(messages, attempt):
+        answer = user_text(messages).split("### System Output:\n", 1)[1]
+        return special(number[answer], attempt) or Reply(content=cases[number[answer] - 1]["output"])
+
+    with FakeJudge(scripted) as judge:
+        judge_env(judge.url)
+        status = judge_cli.main([str(tmp_path), "--workers", str(workers)])
+    results = json.loads((tmp_path / f"{DATE}_results_judged.json").read_text("utf-8"), parse_constant=_no_constants)
+    records = [json.loads(line, parse_constant=_no_constants) for path in sorted(tmp_path.glob(f"{DATE}_judgements_*.jsonl"))
+               for line in path.read_text("utf-8").split("\n") if line]
+    captured = capsys.readouterr()
+    return status, captured.err + captured.out, results, {number[r["answer"]]: r for r in records}, judge
+
+
+@pytest.mark.parametrize("status_code", [400, 413, 422])
+def test_a_4xx_for_one_request_leaves_only_that_answer_unjudged(tmp_path, judge_env, capsys, status_code):
+    status, output, results, records, judge = _scripted_run(
+        tmp_path, judge_env, capsys, lambda n, attempt: Reply(status=status_code) if n == 4 else None, workers=1)
+    assert status == 1, output
+    assert "1 answer(s) unjudged" in output and f"HTTP {status_code}: scripted {status_code}" in output
+    assert records[4]["status"] != JUDGED and records[4]["error"] == \
+        f"the judge refused this request: HTTP {status_code}: scripted {status_code}"
+    assert all(records[n]["status"] == JUDGED for n in range(1, 31) if n != 4)
+    assert judge.count == 30, "a refused request is not retried"
+    tasks = results["group_subtasks"]["proactivebench_oeg"]
+    assert sum(results["results"][t]["unjudged,none"] for t in tasks) == 1
+    assert sum(results["results"][t]["judged,none"] for t in tasks) == 29
+
+
+def test_refusals_in_a_row_do_not_make_the_judge_unreachable(tmp_path, judge_env, capsys):
+    status, output, _, records, _ = _scripted_run(
+        tmp_path, judge_env, capsys, lambda n, attempt: Reply(status=400) if n <= 10 else None, workers=1)
+    assert status == 1 and "10 answer(s) unjudged" in output and "cannot reach" not in output
+    assert sum(r["status"] == JUDGED for r in records.values()) == 20
+
+
+@pytest.mark.parametrize("status_code", [401, 403, 404])
+def test_401_403_404_mean_a_misconfigured_judge(tmp_path, judge_env, capsys, status_code):
+    status, output, results, records, judge = _scripted_run(
+        tmp_path, judge_env, capsys, lambda n, attempt: Reply(status=status_code) if n >= 3 else None, workers=1)
+    assert status == 3 and f"answers HTTP {status_code} (scripted {status_code})" in output
+    assert "JUDGE_MODEL_VERSION" in output
+    assert sorted(n for n, r in records.items() if r["status"] == JUDGED) == [1, 2]  # verdicts so far kept
+
+
+def test_long_answers_are_cut_before_judging_and_marked(tmp_path, judge_env, capsys):
+    cases = [c for c in golden_cases() if c["record"]["acronym"] == "QD"][:3]
+    cases[1] = dict(cases[1], answer=cases[1]["answer"] + " " + "very long " * 3000)
+    status, output, _, records, judge = _scripted_run(tmp_path, judge_env, capsys, lambda n, a: None, cases=cases)
+    assert status == 0, output
+    sent = [user_text(m).split("### System Output:\n", 1)[1] for m in judge.requests]
+    assert max(map(len, sent)) == MAX_JUDGED_ANSWER_CHARS
+    assert records[2]["truncated"] is True and records[2]["answer_chars"] == len(cases[1]["answer"])
+    assert records[2]["answer"] == cases[1]["answer"][:MAX_JUDGED_ANSWER_CHARS]
+    assert records[1]["truncated"] is False and records[1]["answer_chars"] == len(cases[0]["answer"])
+
+
+def test_a_surrogate_in_the_judge_output_or_the_answer_is_judged(tmp_path, judge_env, capsys):
+    cases = [c for c in golden_cases() if c["record"]["acronym"] == "QD"][:4]
+    cases[2] = dict(cases[2], answer=cases[2]["answer"] + " \udc80")
+    replies = {1: lambda: Reply(content="<think>\ud800 odd</think>\n" + cases[0]["output"] + "\udfff")}
+    status, output, results, records, _ = _scripted_run(
+        tmp_path, judge_env, capsys, lambda n, attempt: replies[n]() if n in replies else None, cases=cases)
+    assert status == 0, output
+    assert all(record["status"] == JUDGED for record in records.values()) and len(records) == 4
+    assert "\ud800" in records[1]["raw_output"]  # kept, escaped in the file
+    assert records[3]["answer"].endswith(" \ufffd")  # sent as U+FFFD: no HTTP client encodes a lone surrogate
+    assert results["results"]["proactivebench_oeg_qd"]["judged,none"] == 4
+    store = JudgementStore(judgements_path(tmp_path / f"{DATE}_samples_proactivebench_oeg_qd.jsonl"))
+    assert len(store.latest) == 4  # the store reads back what it wrote
+
+
+def test_duplicated_doc_ids_are_refused_naming_the_file(tmp_path, judge_env, capsys):
+    write_samples_logs(tmp_path, golden_cases()[:3])
+    path = next(tmp_path.glob(f"{DATE}_samples_*.jsonl"))
+    lines = path.read_text("utf-8").splitlines()
+    path.write_text("\n".join(lines + lines[:1]) + "\n", encoding="utf-8")
+    judge_env("http://127.0.0.1:9/v1")
+    assert judge_cli.main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: doc_id 0 is on lines 1 and {len(lines) + 1}" in err and "--output_path" in err
+    assert not list(tmp_path.glob("*_judgements_*")) and not list(tmp_path.glob("*_results_judged.json"))
