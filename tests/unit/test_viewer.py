@@ -468,3 +468,64 @@ def test_copy_full_makes_a_site_that_needs_no_data_folder(runs: Path, tmp_path: 
             assert not link.startswith("file:")
             copied = Path(os.path.normpath(page.parent / link))
             assert copied.is_file() and copied.is_relative_to(out)
+
+
+def test_view_reads_only_regular_files_inside_the_data_folder(tmp_path: Path) -> None:
+    """Logged image paths leading outside the data folder (``..``, absolute, a symlink) and a FIFO:
+    ``view --copy-full`` finishes, shows placeholders with the reason, and the site holds no byte of
+    the outside files, no picture made from them and no reference to their paths."""
+    import signal
+
+    data = tmp_path / "data"
+    shutil.copytree(embedded_data_dir(), data)
+    magenta = Image.new("RGB", (40, 30), (255, 0, 255))
+    outside, absolute = tmp_path / "outside.png", tmp_path / "elsewhere" / "secret-abs.png"
+    absolute.parent.mkdir()
+    magenta.save(outside)
+    magenta.save(absolute)
+    (data / "link.png").symlink_to(outside)
+    os.mkfifo(data / "fifo.png")
+    write_run(tmp_path / "run", ["proactive_rod"], oracle, data_dir=str(data), limit=4)
+    path = next((tmp_path / "run").glob("*_samples_proactive_rod.jsonl"))
+    hostile = ["../outside.png", str(absolute), "link.png", "fifo.png"]
+    rows = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+    for row, image_path in zip(rows, hostile):
+        record = json.loads(row["filtered_resps"])
+        record["turns"][0]["image_path"] = image_path
+        row["filtered_resps"] = json.dumps(record)
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), "utf-8")
+
+    def hang(*_: Any) -> None:
+        raise TimeoutError("view hung on an image path")
+    previous = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(60)
+    try:
+        out = tmp_path / "site"
+        assert cli.main([str(tmp_path / "run"), "--out", str(out), "--copy-full", "--jobs", "1"]) == 0
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+    first_turns = {f"d{row['doc_id']}": turns_of(episode)[0]
+                   for row in rows for key, episode in episodes_of(page_of(out, "proactive_oracle", "proactive_rod")).items()
+                   if key == f"d{row['doc_id']}"}
+    reasons = [turn.one("div", "missing").text() for turn in first_turns.values()]
+    assert "image path refused: it has a '..' component" in reasons[0]
+    assert "image path refused: it is absolute" in reasons[1]
+    assert "image path refused: a link leads outside the data folder" in reasons[2]
+    assert "image is a FIFO, not a regular file" in reasons[3]
+    forbidden = [outside.read_bytes(), absolute.read_bytes()]
+    for file in out.rglob("*"):
+        if not file.is_file():
+            continue
+        content = file.read_bytes()
+        assert not any(secret in content for secret in forbidden), file
+        for name in ("outside.png", "secret-abs", str(tmp_path / "elsewhere")):
+            assert name.encode() not in content, (file, name)
+        if file.suffix in (".jpg", ".png"):  # no thumbnail or copy made from the magenta outside images
+            with Image.open(file) as image:
+                assert image.convert("RGB").getpixel((0, 0)) != (255, 0, 255), file
+        if file.suffix == ".html":
+            for link in (a.attrs.get("href", "") for a in parse(file).all("a")):
+                if link.startswith("file:"):
+                    assert Path(link[len("file://"):]).resolve().is_relative_to(data.resolve()), link

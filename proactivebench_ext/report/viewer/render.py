@@ -133,7 +133,8 @@ def picture_html(picture: Picture | None, rendered: Rendered | None, root: str, 
     text = f"{caption} · {picture.path}{crop}"
     if rendered is None or rendered.thumb is None:
         why = rendered.missing if rendered else "not rendered"
-        return (f"<figure><div class=missing title='{escape(why or '')}'>image missing<br><code>{escape(picture.path)}"
+        path = "(path not shown)" if rendered and rendered.refused else picture.path  # never point outside the data
+        return (f"<figure><div class=missing title='{escape(why or '')}'>image missing<br><code>{escape(path)}"
                 f"</code><br>{escape(why or '')}</div><figcaption>{escape(caption)}</figcaption></figure>")
     image = (f"<img loading=lazy src='{escape(_href(root, rendered.thumb))}' width={rendered.width} "
              f"height={rendered.height} alt='{escape(text)}'>")
