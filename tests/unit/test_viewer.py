@@ -529,3 +529,23 @@ def test_view_reads_only_regular_files_inside_the_data_folder(tmp_path: Path) ->
             for link in (a.attrs.get("href", "") for a in parse(file).all("a")):
                 if link.startswith("file:"):
                     assert Path(link[len("file://"):]).resolve().is_relative_to(data.resolve()), link
+
+
+def test_pages_survive_any_string(tmp_path: Path) -> None:
+    """A model answer holding a lone surrogate (a JSON escape the model's server sent): every page is
+    written, as UTF-8, with the character escaped rather than dropped."""
+    write_run(tmp_path / "run", ["proactive_rod"], oracle, limit=2)
+    path = next((tmp_path / "run").glob("*_samples_proactive_rod.jsonl"))
+    rows = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+    record = json.loads(rows[0]["filtered_resps"])
+    record["turns"][0]["answer"] = "Move the camera\ud800 to the left."
+    rows[0]["filtered_resps"] = json.dumps(record)  # the escape, as lmms-eval would log it
+    rows[1]["target"] = "odd\udfff target"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), "utf-8")
+    out = tmp_path / "site"
+    write_site([tmp_path / "run"], out, jobs=1)
+    pages = list(out.rglob("*.html"))
+    assert len(pages) >= 3
+    text = "".join(page.read_bytes().decode("utf-8") for page in pages)  # strict UTF-8
+    assert "camera\\ud800 to the left" in text
+    assert parse(next((out / "runs").glob("proactive_oracle-*/proactive_rod.html")))

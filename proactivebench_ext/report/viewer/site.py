@@ -23,6 +23,7 @@ from typing import Any
 
 from ...core.naming import SCENARIO_ACRONYMS
 from ...core.variants import OEG_VARIANTS, VARIANTS
+from ...data.jsonio import write_text_atomic  # any string: a lone surrogate is written as \ud800
 from ...data.layout import DATA_DIR_ENV, embedded_data_dir, resolve_data_dir
 from ...data.provenance import data_source
 from ..read import Run, TaskResult, final_payload, find_results_files, iter_samples, read_run
@@ -172,15 +173,15 @@ def write_site(paths: Sequence[Path], out: Path, *, data_dir: str | os.PathLike[
             continue
         page = out / task.href
         page.parent.mkdir(parents=True, exist_ok=True)
-        page.write_text(task_page(task), "utf-8")
+        write_text_atomic(page, task_page(task))
         for number in range(1, chunk_of(len(task.episodes) - 1) + 1 if task.episodes else 1):
-            (out / chunk_href(task, number)).write_text(chunk_page(task, number, images), "utf-8")
+            write_text_atomic(out / chunk_href(task, number), chunk_page(task, number, images))
             pages += 1
         pages += 1
     compare = sum(1 for task in tasks if task.episodes) >= 2
     if compare:
-        (out / "compare.html").write_text(compare_page(tasks), "utf-8")
+        write_text_atomic(out / "compare.html", compare_page(tasks))
         pages += 1
-    (out / "index.html").write_text(index_page(views, tasks, notes, compare=compare), "utf-8")
+    write_text_atomic(out / "index.html", index_page(views, tasks, notes, compare=compare))
     return SiteSummary(out, len(runs), len(tasks), len(all_episodes), len(images), missing, pages + 1,
                        time.perf_counter() - start)
