@@ -221,6 +221,11 @@ class ModelRow:
     paper_name: str | None  # None for synthetic rows: never compared with the paper
     synthetic: bool = False
 
+    @property
+    def label(self) -> str:
+        """The display name with its data mark, for plots and one-line listings."""
+        return self.display if not self.synthetic or SYNTHETIC_LABEL in self.display else f"{self.display} {SYNTHETIC_LABEL}"
+
 
 @dataclass(frozen=True)
 class Report:
@@ -254,17 +259,19 @@ def model_key(run: Run, result: TaskResult) -> str:
 
 
 def _model_rows(runs: Sequence[Run], overrides: Mapping[str, str]) -> dict[str, ModelRow]:
+    """One row per model and kind of data: results on synthetic data never share a row with real ones."""
     rows: dict[str, ModelRow] = {}
     for run in runs:
-        for result in [*run.tasks.values()] or [None]:
-            synthetic = bool(result and result.synthetic)
+        for synthetic in sorted({result.synthetic for result in run.tasks.values()}) or [False]:
             key = f"{run.backend}:{run.model_id}" + (SYNTHETIC_KEY if synthetic else "")
             if key in rows:
                 continue
             name = overrides.get(run.model_id) or overrides.get(run.backend) or paper_name(run.model_id)
             short = run.model_id.rstrip("/").rsplit("/", 1)[-1]
-            display = (name or short) + (f" {SYNTHETIC_LABEL}" if synthetic else "")
-            rows[key] = ModelRow(key, run.model_id, run.backend, display, None if synthetic else name, synthetic)
+            rows[key] = ModelRow(key, run.model_id, run.backend, name or short, None if synthetic else name, synthetic)
+    real = {row.display for row in rows.values() if not row.synthetic}
+    rows = {k: (ModelRow(r.key, r.model_id, r.backend, f"{r.display} {SYNTHETIC_LABEL}", r.paper_name, r.synthetic)
+                if r.synthetic and r.display in real else r) for k, r in rows.items()}  # one model, both kinds of data
     taken: dict[str, int] = {}
     for row in rows.values():
         taken[row.display] = taken.get(row.display, 0) + 1

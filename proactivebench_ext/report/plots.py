@@ -88,7 +88,7 @@ def plot_reference_vs_proactive(report: Report, path: Path) -> bool:
                                label="paper" if not paper_labelled else None)
                     paper_labelled = True
         ax.set_title(column if column != AVG else "average", fontsize=10)
-        ax.set_xticks(range(len(models)), [m.display for m in models], rotation=30 if len(models) > 2 else 0,
+        ax.set_xticks(range(len(models)), [m.label for m in models], rotation=30 if len(models) > 2 else 0,
                       ha="right" if len(models) > 2 else "center", fontsize=8)
         ax.set_xlim(-0.6, len(models) - 0.4)
         ax.set_ylim(0, 105)
@@ -116,7 +116,7 @@ def _grouped_bars(ax, report: Report, variant: str, metric: str, columns: Sequen
                 continue
             value = cell.metrics[metric]
             ax.bar([x], [value], width * 0.95, color=_color(m), **_errbar(value, cell.ci.get(metric)),
-                   label=model.display if c == 0 else None)
+                   label=model.label if c == 0 else None)
             _zero(ax, x, value)
     ax.set_xticks(range(len(columns)), [c if c != AVG else "average" for c in columns])
     ax.set_xlim(-0.6, len(columns) - 0.4)
@@ -153,7 +153,7 @@ def plot_acc_vs_psr(report: Report, path: Path) -> bool:
                 left.scatter(cell.metrics["psr"], cell.metrics["acc"], color=_color(m), marker=MARKERS[s], s=45,
                              edgecolor="black", linewidth=0.4)
     for m, model in enumerate(report.models):
-        left.scatter([], [], color=_color(m), marker="o", label=model.display)
+        left.scatter([], [], color=_color(m), marker="o", label=model.label)
     for s, scenario in enumerate(SCENARIOS):
         left.scatter([], [], color="white", edgecolor="black", marker=MARKERS[s], label=scenario)
     left.legend(fontsize=7, ncols=2, loc="best")
@@ -169,7 +169,7 @@ def plot_acc_vs_psr(report: Report, path: Path) -> bool:
         cell = report.cell(model.key, "main", AVG)
         if cell and not cell.partial and {"acc", "psr"} <= set(cell.metrics):
             right.scatter(cell.metrics["psr"], cell.metrics["acc"], color=_color(m), s=80, edgecolor="black",
-                          label=model.display, zorder=3)
+                          label=model.label, zorder=3)
             plotted += 1
         published = paper.rows.get(model.paper_name or "", {}).get(AVG)
         if published:
@@ -210,7 +210,7 @@ def plot_episode_lengths(report: Report, path: Path) -> bool:
             lengths = sorted(set(cell.turns))
             shares = [100 * cell.turns.count(t) / len(cell.turns) for t in lengths]
             ax.bar([t - 0.4 + width / 2 + width * m for t in lengths], shares, width * 0.95, color=_color(m),
-                   label=model.display)
+                   label=model.label)
         ax.set_title(scenario, fontsize=10)
         ax.set_xlim(0.4, longest + 0.6)
         ax.set_xticks(range(1, longest + 1, max(1, longest // 8)))

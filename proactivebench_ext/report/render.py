@@ -264,7 +264,8 @@ def main_table(report: Report) -> str:
     variant = "main" if "main" in report.variants else report.variants[0]
     lines = table_markdown(report, report.spec(variant))
     if report.synthetic:
-        lines += [f"Rows marked `[synthetic]` ran on synthetic data: {SYNTHETIC_NOTE}.", ""]
+        lines += [f"Rows marked *{SYNTHETIC_NOTE}* ran on synthetic episodes, not the benchmark's test set; "
+                  "no paper row is shown for them.", ""]
     return "\n".join(lines + mixed_footnotes(report))
 
 
@@ -301,8 +302,8 @@ def report_markdown(report: Report, plots: Sequence[str] = (), grpo_labels: Mapp
     lines.append("")
     if report.synthetic:
         kinds = sorted({t.source_kind or "?" for r in report.runs for t in r.tasks.values() if t.synthetic})
-        lines[2:2] = [f"**Synthetic data.** Rows marked `[synthetic]` ran on synthetic episodes ({', '.join(kinds)}), "
-                      f"not the benchmark's test set: {SYNTHETIC_NOTE}; no paper row or Δ vs paper is shown for them. "
+        lines[2:2] = [f"**Synthetic data.** Rows marked *{SYNTHETIC_NOTE}* ran on synthetic episodes "
+                      f"({', '.join(kinds)}), not the benchmark's test set; they are never set against the paper's rows. "
                       "Point `PROACTIVEBENCH_DATA_DIR` at the released `test/` folder for benchmark figures.", ""]
     for variant in report.variants:
         lines += table_markdown(report, report.spec(variant))

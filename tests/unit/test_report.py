@@ -219,3 +219,123 @@ def test_data_errors_are_counts_beside_n_never_a_score(tmp_path):
     cell = report.cell(f"{run.backend}:{run.model_id}", "main", "ROD")
     assert cell.data_errors == 2 and "errors" not in cell.metrics
     assert "2 data err" in (tmp_path / "out" / "report.md").read_text("utf-8")
+
+
+# -- provenance in the report: synthetic rows, partial averages, mixed data (pure) ------------------------
+def _run(path: Path, model: str, tasks: dict[str, dict], provenance: dict[str, dict] | None = None,
+         date: str = "20260101_000000") -> read.Run:
+    results = path / f"{date}_results.json"
+    results.parent.mkdir(parents=True, exist_ok=True)
+    block = {"format": "proactivebench_provenance/1", "tasks": provenance or {}, "groups": {},
+             "settings": {"paper_parity": False, "differences": ["dtype unknown (a scripted or API model)"]}}
+    results.write_text(json.dumps({"results": tasks, "config": {"model": model}, "proactivebench": block,
+                                   "n-samples": {t: {"original": 4, "effective": 4} for t in tasks}}))
+    return read.read_run(results)
+
+
+def _recorded(kind: str, fingerprint: str, subset: bool = False) -> dict:
+    return {"source": {"kind": kind, "folder": "/data"}, "synthetic": kind in ("synthetic", "embedded-synthetic"),
+            "fingerprint": {"id": fingerprint}, "episodes": {"subset": subset}}
+
+
+MAIN = {f"proactive_{SLUG[s]}": {"acc,none": 10.0 * (i + 1), "psr,none": 1.0} for i, s in enumerate(SCENARIOS)}
+
+
+def test_synthetic_rows_show_no_paper_row_and_say_so(tmp_path):
+    run = _run(tmp_path / "a", "proactive_oracle", MAIN, {t: _recorded("embedded-synthetic", "f1") for t in MAIN})
+    report = aggregate.build_report([run], iterations=10, paper_names={"proactive_oracle": "Qwen2.5-VL-7B"})
+    [model] = report.models
+    assert model.synthetic and model.paper_name is None and report.synthetic
+    md = render.report_markdown(report)
+    block = md_block(md, "ProactiveBench, multi-turn MCQA (Table 1)", "Qwen2.5-VL-7B")
+    assert "paper (Table 1)" not in block and "Δ vs paper" not in block
+    assert "synthetic — not comparable to the paper" in md and "mean of 21 models" not in md
+    row = render.table_json(report, report.spec("main"))["rows"][0]
+    assert row["synthetic"] and "paper" not in row and "diff_vs_paper" not in row
+    assert row["ours"]["ROD"]["synthetic"] and row["ours"]["ROD"]["fingerprint"] == "f1"
+    assert "synthetic" in render.main_table(report) and "embedded-synthetic" in md
+
+
+def test_real_and_synthetic_runs_of_one_model_are_two_rows(tmp_path):
+    real = _run(tmp_path / "a", "proactive_oracle", MAIN, {t: _recorded("folder", "f1") for t in MAIN})
+    synthetic = _run(tmp_path / "b", "proactive_oracle", MAIN, {t: _recorded("synthetic", "f2") for t in MAIN},
+                     date="20260102_000000")
+    report = aggregate.build_report([real, synthetic], iterations=10)
+    labels = sorted(m.display for m in report.models)
+    assert labels == ["proactive_oracle", "proactive_oracle [synthetic]"]
+    assert not any("superseded" in note for note in report.notes)  # different data: never one row
+
+
+def test_different_data_for_one_task_gets_a_footnote_with_both_fingerprints(tmp_path):
+    first = _run(tmp_path / "a", "proactive_random", MAIN, {t: _recorded("folder", "aaaa") for t in MAIN})
+    second = _run(tmp_path / "b", "proactive_oracle", {"proactive_rod": MAIN["proactive_rod"]},
+                  {"proactive_rod": _recorded("folder", "bbbb", subset=True)})
+    report = aggregate.build_report([first, second], iterations=10)
+    assert list(report.mixed_data) == ["main/ROD"]
+    md = render.report_markdown(report)
+    footnote = next(line for line in md.splitlines() if line.startswith("[^data1]:"))
+    assert "`aaaa`" in footnote and "`bbbb`" in footnote and "main/ROD" in footnote
+    assert md_block(md, "ProactiveBench, multi-turn MCQA (Table 1)", "proactive_oracle")["acc / psr"][0].endswith("[^data1]")
+    assert md_block(md, "ProactiveBench, multi-turn MCQA (Table 1)", "proactive_oracle")["n episodes"][0] == "4, subset"
+    assert "[^data1]" in render.main_table(report)
+    assert render.report_json(report)["mixed_data"]["main/ROD"][1]["fingerprint"] == "bbbb"
+
+
+def test_average_over_fewer_scenarios_says_how_many_and_is_never_compared(tmp_path):
+    tasks = dict(MAIN)
+    tasks["proactive_qd"] = {"errors,none": 4.0}  # every QD episode errored: no acc, no psr
+    run = _run(tmp_path / "a", "Qwen/Qwen2.5-VL-7B-Instruct", tasks, {t: _recorded("folder", "f") for t in tasks})
+    report = aggregate.build_report([run], iterations=10)
+    avg = report.cell(report.models[0].key, "main", "avg")
+    assert avg.covers == (6, 7) and avg.partial
+    scored = [v["acc,none"] for t, v in tasks.items() if "acc,none" in v]
+    assert avg.metrics["acc"] == pytest.approx(sum(scored) / 6)
+    md = render.report_markdown(report)
+    block = md_block(md, "ProactiveBench, multi-turn MCQA (Table 1)", "Qwen2.5-VL-7B")
+    assert block["acc / psr"][7].endswith("(6/7 scenarios)")
+    assert block["Δ vs paper"][7] == render.ABSENT and block["paper (Table 1)"][7] != render.ABSENT
+    assert "is not the paper's seven-scenario average" in md
+    row = render.table_json(report, report.spec("main"))["rows"][0]
+    assert row["ours"]["avg"]["scenarios"] == "6/7" and row["diff_vs_paper"]["avg"]["acc"] is None
+    full = aggregate.build_report([_run(tmp_path / "b", "m", MAIN)], iterations=10)
+    assert full.cell(full.models[0].key, "main", "avg").covers == (7, 7)
+    assert not full.cell(full.models[0].key, "main", "avg").partial
+
+
+def test_runs_table_says_data_and_settings(tmp_path):
+    run = _run(tmp_path / "a", "proactive_oracle", MAIN, {t: _recorded("hub", "f") for t in MAIN})
+    md = render.report_markdown(aggregate.build_report([run], iterations=10))
+    runs = md.split("## Runs", 1)[1].split("\n## ", 1)[0]
+    assert "| hub |" in runs and "not paper-parity: dtype unknown" in runs
+
+
+def test_plot_titles_say_synthetic(tmp_path):
+    from proactivebench_ext.report import plots
+
+    run = _run(tmp_path / "a", "proactive_oracle", MAIN, {t: _recorded("synthetic", "f") for t in MAIN})
+    report = aggregate.build_report([run], iterations=10)
+    assert "synthetic — not comparable to the paper" in plots.synthetic_caption(report)
+    assert report.models[0].label == "proactive_oracle [synthetic]"
+    real = aggregate.build_report([_run(tmp_path / "b", "m", MAIN)], iterations=10)
+    assert plots.synthetic_caption(real) == ""
+
+
+# -- rescore (pure parts) ---------------------------------------------------------------------------------
+def test_rescore_aggregates_as_lmms_eval_does():
+    from proactivebench_ext.report import rescore
+
+    values = [{"errors": 0.0, "acc": 100.0, "psr": 2.0}, {"errors": 1.0}, {"errors": 0.0, "acc": 0.0, "psr": 1.0}]
+    assert rescore.aggregate(values, ["acc", "psr", "errors"]) == {"acc": 50.0, "psr": 1.5, "errors": 1.0}
+    assert rescore.aggregate([{"errors": 1.0}], ["acc", "errors"]) == {"acc": None, "errors": 1.0}
+
+
+def test_rescore_differences_and_missing_episodes():
+    from proactivebench_ext.report import rescore
+
+    assert rescore.differences({"acc": 50.0}, {"acc": 50.0 + 1e-9}) == []
+    assert rescore.differences({"acc": 50.0}, {"acc": 25.0}) == ["acc logged 50, recomputed 25"]
+    assert rescore.differences({"acc": 50.0}, {"acc": None}) == ["acc logged 50, recomputed none"]
+    assert rescore.missing_episodes(range(4), [0, 1, 3]) == [2]
+    assert rescore.missing_episodes(range(2), [0, 1, "x"]) == []
+    check = rescore.TaskCheck("proactive_rod", Path("r.json"), {"acc": 50.0}, {"acc": 25.0}, ["acc differs"])
+    assert not check.ok and "DIFFERS" in rescore.table([check])

@@ -125,15 +125,19 @@ def _docs_facts(task: Any) -> tuple[int, int, str | None, str | None]:
     if not {"scenario", "data_dir"} <= columns:
         return len(docs), 0, None, None
     first = docs[0]
-    faults = docs["fault"] if "fault" in columns else []
+    if "fault" not in columns:
+        faults: list[Any] = []
+    elif hasattr(docs, "column_names"):  # an HF Dataset: read one column, not every row
+        faults = list(docs["fault"])
+    else:
+        faults = [doc.get("fault") for doc in docs]
     return len(docs), sum(1 for f in faults if f), str(first["scenario"]), str(first["data_dir"])
 
 
 def annotate(results: dict[str, Any], eval_tasks: list[Any], lm: Any, cli_args: Any) -> None:
     """Add the ``proactivebench`` block and the alias marks to a rank-0 results dict (in place)."""
     from ... import __version__
-    from ...core.naming import group_name, parse_task_name
-    from ...core.variants import get_variant
+    from ...core.naming import parse_task_name
     from ...data.provenance import describe, engine_version
 
     described: dict[tuple[str, str], dict[str, Any]] = {}
@@ -168,8 +172,7 @@ def annotate(results: dict[str, Any], eval_tasks: list[Any], lm: Any, cli_args: 
             continue
         variants = {parse_task_name(t).variant for t in ours}  # type: ignore[union-attr]
         variant = next(iter(variants)) if len(variants) == 1 else None
-        expected = len(get_variant(variant).scenarios) if variant and group == group_name(variant) else None
-        metric = get_variant(variant).metrics[0] if variant else "acc"
+        expected, metric = _group_shape(variant, group)
         coverage = group_coverage(group, list(subtasks), results["results"], expected, metric)
         coverage["synthetic"] = any(tasks[t].get("synthetic") for t in ours)
         groups[group] = coverage
@@ -186,6 +189,23 @@ def annotate(results: dict[str, Any], eval_tasks: list[Any], lm: Any, cli_args: 
                 "batch_size": batch_size, "generation_kwargs": generation,
                 **parity(dtype, batch_size, generation)}
     results[BLOCK] = {"format": FORMAT, "tasks": tasks, "groups": groups, "settings": settings}
+
+
+def _group_shape(variant: str | None, group: str) -> tuple[int | None, str]:
+    """(scenarios the variant's own group should have, its first metric) of a group of one variant."""
+    from ...core.naming import SCENARIO_ACRONYMS, group_name
+    from ...core.variants import OEG_VARIANTS, get_variant
+
+    if variant is None:
+        return None, "acc"
+    if variant in OEG_VARIANTS:
+        expected = len(SCENARIO_ACRONYMS) if group == group_name(variant) else None
+        return expected, OEG_VARIANTS[variant].metrics[0]
+    try:
+        found = get_variant(variant)
+    except KeyError:
+        return None, "acc"
+    return (len(found.scenarios) if group == group_name(variant) else None), found.metrics[0]
 
 
 def _mark(entry: dict[str, Any], mark: str, name: str) -> None:
