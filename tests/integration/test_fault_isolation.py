@@ -4,6 +4,7 @@ One damaged data set holds them all (tests/unit/test_faults.py: ``damaged_set``)
 cover them: ROD and CIT damaged beside a healthy QD (and the open-ended ROD task), then an empty
 VSOD file beside QD. Each damaged task is scored on its healthy episodes, with ``errors`` equal to
 its bad rows and images; the healthy task is scored in full; the log names file, row and reason.
+A third run plays an empty and an inverted COCO crop box through a tiny LLaVA (issue 21, item 6).
 """
 
 from __future__ import annotations
@@ -105,3 +106,43 @@ def test_a_task_with_nothing_playable_fails_alone(damaged, offline_env, tmp_path
     final = [line for line in log.splitlines() if line.startswith("ERROR ProactiveBench")]
     assert len(final) == 1 and "proactive_vsod: nothing playable" in final[0]
     assert "OcclusionDataSet-MM20_preprocessed.jsonl" in final[0] and "fix: " in final[0]
+
+
+def test_crop_boxes_that_cannot_be_cut_error_their_episodes_with_a_tiny_llava(offline_env, tmp_path):
+    """Issue 21, item 6: an empty and an inverted COCO crop box, through lmms-eval's ``llava_hf``
+    backend: each is one errored data episode (never a crash, never a silent exit 0); the other
+    COCO episode and the other task are scored."""
+    from proactivebench_ext.data.layout import jsonl_path
+    from proactivebench_ext.data.synth import generate
+
+    from ..tiny_models import build_tiny_llava
+
+    data = tmp_path / "data"
+    generate(data, per_scenario=3, seed=1, scenarios=["COCO", "QD"])
+    path = jsonl_path("COCO", data)
+    rows = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+    # The crop's "width" is its right edge (as the reference reads it): the first test rows get a box
+    # that holds no pixel (the model's image processor would divide by zero) and an inverted one.
+    assert rows[0]["horizontal_step"] == 0  # so its box starts at "left"
+    rows[0]["crop"]["width"] = rows[0]["crop"]["left"]
+    rows[1]["crop"]["width"] = 0
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), "utf-8")
+    model = build_tiny_llava(tmp_path / "llava", letters_only=4, init_range=0.5, seed=1)
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "lmms_eval", "--model", "llava_hf", "--model_args",
+                           f"pretrained={model},device_map=cpu,device=cpu", "--batch_size", "1",
+                           "--tasks", "proactive_coco,proactive_qd", "--log_samples", "--output_path", str(out)],
+                          env={**offline_env, "PROACTIVEBENCH_DATA_DIR": str(data)}, cwd=out,
+                          capture_output=True, text=True, timeout=900)
+    run = read_run(out, proc.returncode, proc.stdout + proc.stderr)  # exit 0: data faults are warnings
+    coco = records(run, "proactive_coco")
+    assert len(coco) == 3 and run.metric("proactive_coco", "errors") == 2.0
+    errored = {doc_id: record for doc_id, (sample, record) in coco.items() if sample["errors"] == 1.0}
+    assert sorted(errored) == [0, 1]
+    for doc_id, record in errored.items():
+        assert record["errored"] and record["fault"]["kind"] == "data" and record["fault"]["line"] == doc_id + 1
+        assert "crop" in json.dumps(record["fault"]) and record["sample_id"] == str(rows[doc_id]["id"])
+    assert all("acc" in sample for doc_id, (sample, _) in coco.items() if doc_id not in errored)
+    assert len(run.samples["proactive_qd"]) == 3 and run.metric("proactive_qd", "errors") == 0.0
+    assert "acc,none" in run.results["results"]["proactive_qd"]
