@@ -33,9 +33,13 @@ class Family:
     parity_args: str  # --model_args beyond pretrained= and the device placement
     batches: str  # whether and how the backend batches
     builder: str | None  # "module:function" of the tiny builder (None: an API family)
+    gpu_placement: str = GPU_PLACEMENT
+    cpu_placement: str = CPU_PLACEMENT
+    deviation: str = ""  # where the backend cannot match the reference loop's settings, and what that means
 
-    def model_args(self, pretrained: str, placement: str = GPU_PLACEMENT) -> str:
-        """The ``--model_args`` string of one run."""
+    def model_args(self, pretrained: str, *, cpu: bool = False) -> str:
+        """The ``--model_args`` string of one run (on one GPU or more, or on the CPU)."""
+        placement = self.cpu_placement if cpu else self.gpu_placement
         return ",".join(part for part in (f"pretrained={pretrained}", self.parity_args, placement) if part)
 
     def build(self, out_dir: Path) -> Path:
@@ -68,7 +72,11 @@ FAMILIES: dict[str, Family] = {family.name: family for family in (
            "huggingface", "attn_implementation=sdpa",
            "yes with --batch_size N (padded batches; use 1 for parity)", "idefics3:build_idefics3"),
     Family("instructblip", "InstructBLIP", ("Salesforce/instructblip-vicuna-7b",),
-           "instructblip", "dtype=bfloat16", ONE_AT_A_TIME, "instructblip:build"),
+           "instructblip", "", ONE_AT_A_TIME, "instructblip:build", gpu_placement="device=cuda",
+           cpu_placement="device=cpu",
+           deviation=("the backend takes no dtype, attention or device_map argument (a dtype it accepts is ignored): "
+                      "it loads the checkpoint as stored (float32 for the released one), not in bfloat16 as the "
+                      "reference loop, so greedy answers can differ from the reference's")),
     Family("qwen2_5_vl", "Qwen2.5-VL",
            ("Qwen/Qwen2.5-VL-3B-Instruct", "Qwen/Qwen2.5-VL-7B-Instruct", "Qwen/Qwen2.5-VL-32B-Instruct",
             "Qwen/Qwen2.5-VL-72B-Instruct"),

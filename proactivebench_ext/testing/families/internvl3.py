@@ -37,7 +37,7 @@ def build(out_dir: Path, *, seed: int = 0) -> Path:
 def _write(folder: Path, seed: int) -> None:
     import torch
     from transformers import (
-        GotOcr2ImageProcessorFast,
+        GotOcr2ImageProcessor,
         InternVLConfig,
         InternVLForConditionalGeneration,
         InternVLProcessor,
@@ -54,7 +54,7 @@ def _write(folder: Path, seed: int) -> None:
                             downsample_ratio=0.5, image_seq_length=IMAGE_SEQ_LEN, tie_word_embeddings=False)
     torch.manual_seed(seed)
     finish(InternVLForConditionalGeneration(config).eval(), tokenizer, folder, seed)
-    image_processor = GotOcr2ImageProcessorFast(size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}, crop_to_patches=False,
+    image_processor = GotOcr2ImageProcessor(size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}, crop_to_patches=False,
                                                 min_patches=1, max_patches=12)
     InternVLProcessor(image_processor=image_processor, tokenizer=tokenizer, video_processor=InternVLVideoProcessor(),
                       image_seq_length=IMAGE_SEQ_LEN, chat_template=CHAT_TEMPLATE).save_pretrained(folder)
