@@ -242,3 +242,31 @@ def test_the_stock_runner_notes_a_backend_exception(monkeypatch):
     with pytest.raises(ZeroDivisionError):
         lockstep.make_runner(stock)(FirstCallableBackend(task_dict), requests[:1])
     assert "ZeroDivisionError" in faults._report.lines({})[1][0]
+
+
+def test_failures_and_unencodable_answers_never_enter_the_response_cache(setup, tmp_path):
+    from lmms_eval.caching.response_cache import ResponseCache
+
+    task_dict, requests, healthy, index, victim = setup
+    surrogate_episode = next(i for i, request in enumerate(requests) if request.args[5] != victim[0])
+
+    answered_oddly = (requests[surrogate_episode].args[5], requests[surrogate_episode].args[4])
+
+    class Backend(FailingBackend):
+        def generate_until(self, batch):
+            replies = super().generate_until(batch)
+            return ["\ud800" if (request.args[4], request.args[3]) == answered_oddly else reply
+                    for request, reply in zip(batch, replies)]
+
+    def cache() -> ResponseCache:
+        return ResponseCache(str(tmp_path / "cache.db"), str(tmp_path / "audit.jsonl"))
+
+    first = Backend(task_dict, victim, "sentinel", from_round=1)
+    got = episodes(run_lockstep(first, requests, response_cache=cache()))
+    assert got[index]["fault"]["kind"] == "model"
+    assert got[surrogate_episode]["turns"][0]["answer"] == "\ud800" and not got[surrogate_episode]["errored"]
+    healed = FirstCallableBackend(task_dict)
+    again = episodes(run_lockstep(healed, requests, response_cache=cache()))
+    assert again == healthy
+    # asked again: the failed request and the turns after it, and the episode whose answer was not stored
+    assert sum(healed.calls) == healthy[index]["num_turns"] - 1 + healthy[surrogate_episode]["num_turns"]

@@ -379,21 +379,33 @@ def schedule_for(lm: Any, response_cache: Any = None) -> Schedule:
 class _FailuresHidden:
     """The backend as lmms-eval's response cache sees it: a failed request answers ``None``, which
     the cache neither stores nor replays (it logs it as no response), so a rerun asks again. The
-    failure text is kept aside, by request, for the runner."""
+    failure text is kept aside, by request, for the runner; so is an answer the cache's UTF-8 log
+    cannot hold (a lone surrogate), which is used but not cached."""
 
     def __init__(self, lm: Any) -> None:
         self._lm = lm
-        self.failures: dict[int, str] = {}
+        self.kept: dict[int, Any] = {}
 
     def generate_until(self, requests: list[Any]) -> list[Any]:
         shown = []
         for request, raw in zip(requests, _answered(self._lm.generate_until, requests)):
             failed = _failure_text(raw)
-            if failed is not None:
-                self.failures[id(request)] = failed
+            if failed is not None or not _encodable(raw):
+                self.kept[id(request)] = failed if failed is not None else raw
                 raw = None
             shown.append(raw)
         return shown
+
+
+def _encodable(raw: Any) -> bool:
+    from lmms_eval.api.instance import unwrap_generation_output
+
+    output, _ = unwrap_generation_output(raw)
+    try:
+        str(output).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _failure_text(raw: Any) -> str | None:
@@ -464,7 +476,7 @@ def run_lockstep(lm: Any, requests: list[Any], agentic_trace_mode: str = "basic"
                     for raw in _answered(lm.generate_until, batch)]
         backend = _FailuresHidden(lm)
         results = _answered(lambda part: response_cache.execute(backend, "generate_until", part), batch)
-        return [raw if raw is not None else backend.failures.get(id(request), faults.failure_answer("model", faults.NO_RESPONSE))
+        return [raw if raw is not None else backend.kept.get(id(request), faults.failure_answer("model", faults.NO_RESPONSE))
                 for request, raw in zip(batch, results)]
 
     def finish(play: _Play) -> None:
@@ -575,7 +587,12 @@ def make_runner(stock: Callable) -> Callable:
             for i, response in zip(others, stock(lm, [requests[i] for i in others], agentic_trace_mode=agentic_trace_mode,
                                                  response_cache=response_cache)):
                 responses[i] = response
-        for i, response in zip(ours, run_lockstep(lm, [requests[i] for i in ours], agentic_trace_mode, response_cache)):
+        try:
+            played = run_lockstep(lm, [requests[i] for i in ours], agentic_trace_mode, response_cache)
+        except Exception as error:  # lmms-eval logs it and exits 0: make the end of the run say it
+            faults.note_backend_error("the lockstep runner", error)
+            raise
+        for i, response in zip(ours, played):
             responses[i] = response
         return responses
 
