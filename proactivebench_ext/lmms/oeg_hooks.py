@@ -162,6 +162,11 @@ def process_results(doc: Doc, results: Sequence[Any]) -> dict[str, Any]:
     if fault is not None:
         return _errored(doc, fault)
     answer, judge_in = _text(results), oeg_input(doc)
+    failure = faults.request_failure(answer)  # the request got no answer: a model fault, never judged
+    if failure is not None:
+        fault = faults.request_fault(failure, answer, 0, judge_in.prompt, None)
+        return {**faults.errored_values(doc, fault), "oeg_judge": {"status": ERRORED, "error": f"model fault: {fault.reason}",
+                                                                   "fault": fault.to_json()}}
     if judge_configured():
         settings = JudgeSettings.from_env()
         try:

@@ -270,3 +270,14 @@ def test_failures_and_unencodable_answers_never_enter_the_response_cache(setup, 
     assert again == healthy
     # asked again: the failed request and the turns after it, and the episode whose answer was not stored
     assert sum(healed.calls) == healthy[index]["num_turns"] - 1 + healthy[surrogate_episode]["num_turns"]
+
+
+def test_a_failed_request_in_an_open_ended_task_is_errored_not_judged(monkeypatch):
+    from proactivebench_ext.lmms import oeg_hooks
+
+    monkeypatch.setattr(faults, "_report", faults._RunReport())
+    doc = oeg_hooks.oeg_rows("ROD", "oeg")[0]
+    values = oeg_hooks.process_results(doc, [SENTINEL])
+    assert values[faults.ERRORS] == 1.0 and "unjudged" not in values
+    assert values["oeg_judge"]["status"] == oeg_hooks.ERRORED and values["oeg_judge"]["fault"]["kind"] == "model"
+    assert faults._report.lines({})[2] == faults.EXIT_SERVER  # the only episode's only request failed
