@@ -30,6 +30,7 @@ from ..core.constants import load_benchmark
 from ..core.engine import Episode, Turn
 from ..core.naming import task_name
 from ..core.variants import OEG_VARIANTS
+from ..data.jsonio import dumps_strict
 from ..data.validate import Fault
 from ..judge.client import JudgeClient, JudgeError, JudgeSettings, how_to_configure, judge_configured
 from ..judge.phase import (
@@ -40,6 +41,7 @@ from ..judge.phase import (
     OegInput,
     group_mean,
     judge_answer,
+    judged_text,
     mapped_answer,
     mapping_messages,
     mean_of_judged,
@@ -190,7 +192,8 @@ def count(items: Sequence[float]) -> float:
 def map_turn(doc: Doc, episode: Episode, model_output: str) -> dict[str, Any]:
     """Ask the judge which shown option the free answer is, and decide what the episode is fed."""
     turn = episode.observe()
-    messages = mapping_messages(turn.prompt, turn.options, strip_reasoning(model_output))
+    # cut and cleaned as single-turn answers are (judged_text): no HTTP client sends a lone surrogate
+    messages = mapping_messages(turn.prompt, turn.options, judged_text(strip_reasoning(model_output))[0])
     step: dict[str, Any] = {"index": turn.index, "model_output": model_output, "status": UNJUDGED, "raw_output": None,
                             "mapping": None, "option_index": None, "fed_answer": None, "how": None, "error": None}
     try:
@@ -217,7 +220,7 @@ def dump_record(record: Mapping[str, Any]) -> str:
     """The record as the episode's final response, with ``<`` escaped (``\\u003c``, still plain JSON):
     lmms-eval strips ``<think>...</think>`` spans from responses, which would cut the judge's
     logged reasoning out of the record."""
-    return json.dumps(record, ensure_ascii=False).replace("<", "\\u003c")
+    return dumps_strict(record, nan="null", default=str).replace("<", "\\u003c")  # any string: surrogates escaped
 
 
 @faults.reported

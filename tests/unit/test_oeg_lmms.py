@@ -60,3 +60,16 @@ def test_random_baseline_says_a_first_turn_option():
     assert set(said) <= set(options) and len(set(said)) > 1
     assert said == [OpenEndedRandom(seed=s).open_answer("t", 0, doc, "Q?") for s in range(12)]
     assert is_multiple_choice(episode_from_doc(doc).observe().mcqa_prompt) and not is_multiple_choice("Q?")
+
+
+def test_the_multiturn_record_survives_any_string():
+    """A lone surrogate in a model answer or the judge's output: the final response is valid text
+    (escaped, never dropped) and reads back to the same record, ``<`` included."""
+    import json
+
+    from proactivebench_ext.lmms.oeg_hooks import dump_record
+
+    record = {"oeg_turns": [{"model_output": "<think>x</think> a\ud800", "raw_output": "1\udfff"}], "psr": 1.0}
+    text = dump_record(record)
+    text.encode("utf-8")
+    assert "<" not in text and json.loads(text) == record
