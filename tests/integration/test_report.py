@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from proactivebench_ext.data.layout import DATA_DIR_ENV, embedded_data_dir, jsonl_path
+from proactivebench_ext.data.provenance import SYNTH_MARKER
+from proactivebench_ext.data.synth import generate
 from proactivebench_ext.report import aggregate, cli, read, render
 from proactivebench_ext.report.paper import SCENARIOS
 
@@ -36,38 +39,71 @@ def _lmms(out: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "lmms_eval", *args, "--output_path", str(out)]
 
 
+def _folder_copy(target: Path) -> Path:
+    """A released-layout folder (kind ``folder``): the embedded set without its synthetic marker."""
+    shutil.copytree(embedded_data_dir(), target, ignore=shutil.ignore_patterns(SYNTH_MARKER))
+    return target
+
+
+def _changed_copy(target: Path) -> Path:
+    """One ROD row changed (still playable) and QuickDraw's images gone (every QD episode errors)."""
+    _folder_copy(target)
+    path = jsonl_path("ROD", target)
+    lines = path.read_text("utf-8").splitlines(keepends=True)
+    entry = json.loads(lines[0])
+    entry["note"] = "edited"
+    lines[0] = json.dumps(entry, ensure_ascii=False) + "\n"
+    path.write_text("".join(lines), "utf-8")
+    shutil.rmtree(target / "QuickDraw")
+    return target
+
+
 @pytest.fixture(scope="session")
 def lmms_runs(tmp_path_factory: pytest.TempPathFactory, offline_env: dict[str, str]) -> dict[str, Path]:
-    """Four real lmms-eval runs (two at a time): their --output_path folders by name."""
+    """Real lmms-eval runs (two at a time): their --output_path folders by name; run.log beside each.
+
+    oracle and tiny read the embedded (synthetic) set; random and cut the same released-layout folder
+    (``folder``); synth a folder written by ``synth``; changed a folder with one ROD row edited and
+    no QuickDraw images.
+    """
     pytest.importorskip("lmms_eval")
     root = tmp_path_factory.mktemp("lmms_runs")
+    folder = {**offline_env, DATA_DIR_ENV: str(_folder_copy(root / "data"))}
+    changed = {**offline_env, DATA_DIR_ENV: str(_changed_copy(root / "changed_data"))}
+    generate(root / "synth_data", per_scenario=2, seed=1)
+    synthetic = {**offline_env, DATA_DIR_ENV: str(root / "synth_data")}
     groups = ",".join(["proactivebench", "proactivebench_reference", *(f"proactivebench_{v}" for v in _available_ablations())])
     commands = {
-        "oracle": _lmms(root / "oracle", "--model", "proactive_oracle", "--tasks", groups, "--log_samples"),
-        "random": _lmms(root / "random", "--model", "proactive_random", "--tasks",
-                        "proactivebench,proactivebench_reference", "--limit", "3", "--log_samples"),
+        "oracle": (_lmms(root / "oracle", "--model", "proactive_oracle", "--tasks", groups, "--log_samples"), offline_env),
+        "random": (_lmms(root / "random", "--model", "proactive_random", "--tasks",
+                         "proactivebench,proactivebench_reference", "--limit", "3", "--log_samples"), folder),
         # the runner stops every episode after 2 rounds: the oracle needs more, so all of them error
-        "cut": _lmms(root / "cut", "--model", "proactive_oracle", "--tasks", "proactive_rod", "--limit", "2",
-                     "--gen_kwargs", "max_agentic_steps=2", "--log_samples"),
+        "cut": (_lmms(root / "cut", "--model", "proactive_oracle", "--tasks", "proactive_rod", "--limit", "2",
+                      "--gen_kwargs", "max_agentic_steps=2", "--log_samples"), folder),
+        "synth": (_lmms(root / "synth", "--model", "proactive_oracle", "--tasks", "proactivebench", "--log_samples"),
+                  synthetic),
+        "changed": (_lmms(root / "changed", "--model", "proactive_oracle", "--tasks", "proactivebench",
+                          "--log_samples"), changed),
     }
     try:
         from ..tiny_models import build_tiny_llava
 
         tiny = build_tiny_llava(root / "tiny_llava", letters_only=4)
-        commands["tiny"] = _lmms(root / "tiny", "--model", "llava_hf", "--model_args",
-                                 f"pretrained={tiny},device_map=cpu", "--device", "cpu", "--tasks",
-                                 "proactive_rod,proactive_vsod,proactivebench_reference_rod", "--limit", "2",
-                                 "--log_samples")
-    except ImportError:  # no torch/transformers: the three scripted runs still cover the report
+        commands["tiny"] = (_lmms(root / "tiny", "--model", "llava_hf", "--model_args",
+                                  f"pretrained={tiny},device_map=cpu", "--device", "cpu", "--tasks",
+                                  "proactive_rod,proactive_vsod,proactivebench_reference_rod", "--limit", "2",
+                                  "--log_samples"), offline_env)
+    except ImportError:  # no torch/transformers: the scripted runs still cover the report
         pass
     names = list(commands)
-    for pair in (names[:2], names[2:]):
-        procs = {n: subprocess.Popen(commands[n], cwd=root, env=offline_env, stdout=subprocess.PIPE,
+    for pair in (names[i:i + 2] for i in range(0, len(names), 2)):
+        procs = {n: subprocess.Popen(commands[n][0], cwd=root, env=commands[n][1], stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True) for n in pair}
         for name, proc in procs.items():
             log = proc.communicate(timeout=600)[0]
             # lmms-eval exits 0 on failure: the results file is the proof the run worked
             assert list((root / name).rglob("*_results.json")), f"lmms-eval run {name} failed:\n{log[-3000:]}"
+            (root / name / "run.log").write_text(log)
     return {name: root / name for name in names}
 
 
@@ -137,13 +173,14 @@ def test_partial_results_are_absent_never_zero(lmms_runs, full_report):
         pytest.skip("no torch/transformers for the tiny model")
     md = (full_report / "report.md").read_text()
     block = md_block(md, TABLE1, "tiny_llava")
-    assert block["acc / psr"][2:] == [render.ABSENT] * 6  # MVP-N .. COCO and the average
-    assert block["n episodes"][:2] == ["2", "2"]
+    assert block["acc / psr"][2:7] == [render.ABSENT] * 5  # MVP-N .. COCO
+    assert block["acc / psr"][7].endswith("(2/7 scenarios)")  # the mean of the two it has, marked
+    assert block["n episodes"][:2] == ["2, subset", "2, subset"]  # --limit 2 of 4
     data = json.loads((full_report / "report.json").read_text())
     row = next(r for r in data["tables"]["main"]["rows"] if r["model"] == "tiny_llava")
-    assert row["ours"]["MVP-N"] is None and row["ours"]["avg"] is None
+    assert row["ours"]["MVP-N"] is None and row["ours"]["avg"]["scenarios"] == "2/7"
     ref = md_block(md, TABLE6, "tiny_llava")["acc"]
-    assert ref[0] != render.ABSENT and ref[1:] == [render.ABSENT] * 7
+    assert ref[0] != render.ABSENT and ref[1:7] == [render.ABSENT] * 6 and ref[7].endswith("(1/7 scenarios)")
 
 
 def test_paper_rows_and_differences_equal_the_papers_tables(lmms_runs, full_report):
@@ -247,6 +284,11 @@ def test_ablation_rows_show_deltas_against_zero_shot(lmms_runs, tmp_path):
     data["results"] = {k.replace("proactive_", "proactivebench_hint_"): v for k, v in data["results"].items()
                        if k.startswith("proactive_")}
     data["n-samples"] = {k.replace("proactive_", "proactivebench_hint_"): v for k, v in data["n-samples"].items()}
+    # the random run read a folder, the oracle the embedded set: relabel its data as the oracle's too, or
+    # the two would be rows of their own (real vs synthetic data) and no delta would be shown
+    recorded = _results(lmms_runs["oracle"])["proactivebench"]["tasks"]
+    data["proactivebench"]["tasks"] = {task: recorded[task.replace("proactivebench_hint_", "proactive_")]
+                                       for task in data["results"]}
     data["config"]["model"] = "proactive_oracle"
     original.with_name(f"{later}_results.json").write_text(json.dumps(data))
     original.unlink()
@@ -306,3 +348,166 @@ def test_cli_is_wired_into_the_dispatcher(lmms_runs, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert (out / "report.md").is_file() and (out / "report.json").is_file()
     assert not list(out.glob("*.png"))
+
+
+# -- provenance: every figure says where it came from ------------------------------------------------------
+MAIN_TASKS = [f"proactive_{SLUG[s]}" for s in SCENARIOS]
+
+
+def _block(folder: Path) -> dict:
+    return _results(folder)["proactivebench"]
+
+
+def test_results_record_synthetic_data_and_where_it_came_from(lmms_runs):
+    from proactivebench_ext import __version__
+
+    for name, kind in (("oracle", "embedded-synthetic"), ("synth", "synthetic")):
+        results = _results(lmms_runs[name])
+        block = results["proactivebench"]
+        assert block["format"] == "proactivebench_provenance/1"
+        for task in MAIN_TASKS:
+            entry = block["tasks"][task]
+            assert entry["source"]["kind"] == kind and entry["synthetic"] is True
+            assert Path(entry["source"]["folder"]).is_dir()
+            assert len(entry["fingerprint"]["id"]) == 16 and entry["fingerprint"]["rows"] >= 1
+            assert entry["test_filter"]["name"] == "filter_ids" and entry["test_filter"]["benchmark_ids"] == 7557
+            episodes = entry["episodes"]
+            assert episodes["loaded"] == results["n-samples"][task]["original"]
+            assert episodes["evaluated"] == episodes["played"] + episodes["errored"] == results["n-samples"][task]["effective"]
+            assert episodes["subset"] is False and episodes["errored"] == 0
+            assert entry["package_version"] == __version__ and entry["engine_version"].startswith(__version__)
+            assert results["results"][task]["alias"].endswith("[synthetic]")
+        assert block["groups"]["proactivebench"]["coverage"] == "7/7"
+        settings = block["settings"]
+        assert settings["model"] == "proactive_oracle" and settings["paper_parity"] is False
+        assert settings["generation_kwargs"]["proactive_rod"]["do_sample"] is False
+        log = (lmms_runs[name] / "run.log").read_text()
+        table_end = log.rindex("|proactivebench [synthetic]")  # lmms-eval's own table carries the mark
+        assert "ran on SYNTHETIC data" in log[table_end:]  # and a last warning after it
+    assert _block(lmms_runs["synth"])["tasks"]["proactive_rod"]["episodes"]["loaded"] == 2
+
+
+def test_a_folder_without_the_marker_is_a_folder_with_a_stable_fingerprint(lmms_runs):
+    random, cut, changed = (_block(lmms_runs[n])["tasks"] for n in ("random", "cut", "changed"))
+    assert random["proactive_rod"]["source"]["kind"] == "folder" and random["proactive_rod"]["synthetic"] is False
+    assert "ran on SYNTHETIC data" not in (lmms_runs["random"] / "run.log").read_text()
+    assert random["proactive_rod"]["fingerprint"] == cut["proactive_rod"]["fingerprint"]  # same folder, two runs
+    edited, original = changed["proactive_rod"]["fingerprint"], random["proactive_rod"]["fingerprint"]
+    assert edited["id"] != original["id"] and edited["rows_sha256"] != original["rows_sha256"]
+    assert edited["images_sha256"] == original["images_sha256"]  # one row changed, no image
+    assert changed["proactive_vsod"]["fingerprint"] == random["proactive_vsod"]["fingerprint"]
+    assert random["proactive_rod"]["episodes"]["subset"] is True  # --limit 3
+
+
+def test_a_scenario_with_nothing_scored_makes_the_group_partial(lmms_runs, tmp_path):
+    results = _results(lmms_runs["changed"])
+    group = results["proactivebench"]["groups"]["proactivebench"]
+    assert group["coverage"] == "6/7" and group["unscored"] == ["proactive_qd"] and not group["complete"]
+    assert "[6/7 scenarios]" in results["results"]["proactivebench"]["alias"]
+    qd = results["proactivebench"]["tasks"]["proactive_qd"]["episodes"]
+    assert qd["errored"] == qd["evaluated"] == 4 and qd["played"] == 0
+    assert cli.main([str(lmms_runs["changed"]), "--out", str(tmp_path), "--no-plots",
+                     "--paper-name", "proactive_oracle=Qwen2.5-VL-7B"]) == 0
+    md = (tmp_path / "report.md").read_text()
+    block = md_block(md, TABLE1, "Qwen2.5-VL-7B")
+    assert block["acc / psr"][7].endswith("(6/7 scenarios)")
+    assert block["Δ vs paper"][7] == render.ABSENT and block["Δ vs paper"][0] != render.ABSENT
+    assert "not the paper's seven-scenario average" in md
+
+
+def test_report_on_synthetic_runs_shows_no_paper_row(lmms_runs, tmp_path, capsys):
+    assert cli.main([str(lmms_runs["oracle"]), str(lmms_runs["synth"]), "--out", str(tmp_path), "--no-plots",
+                     "--paper-name", "proactive_oracle=Qwen2.5-VL-7B"]) == 0
+    printed = capsys.readouterr().out
+    md = (tmp_path / "report.md").read_text()
+    for text in (md, printed):
+        assert "synthetic — not comparable to the paper" in text
+        assert "Δ vs paper" not in text and "paper (Table" not in text and "mean of 21 models" not in text
+    assert printed.index("| **Qwen2.5-VL-7B**") > printed.index(TABLE1)  # the main table, on stdout
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["synthetic"] and all("paper" not in row for row in data["tables"]["main"]["rows"])
+    # the two runs read different data for every main task: a footnote names both fingerprints
+    embedded = _block(lmms_runs["oracle"])["tasks"]["proactive_rod"]["fingerprint"]["id"]
+    synthetic = _block(lmms_runs["synth"])["tasks"]["proactive_rod"]["fingerprint"]["id"]
+    assert embedded != synthetic
+    footnote = next(line for line in md.splitlines() if line.startswith("[^data") and "main/ROD" in line)
+    assert f"`{embedded}`" in footnote and f"`{synthetic}`" in footnote
+    assert "main/ROD" in printed and f"`{synthetic}`" in printed
+
+
+def test_viewer_pages_say_synthetic(lmms_runs, tmp_path):
+    from proactivebench_ext.report.viewer.site import write_site
+
+    write_site([lmms_runs["synth"], lmms_runs["cut"]], tmp_path, jobs=1)
+    index = (tmp_path / "index.html").read_text()
+    assert "Synthetic data (synthetic)" in index and "not comparable to the paper" in index
+    pages = sorted((tmp_path / "runs").rglob("*.html"))
+    synth_pages = [p for p in pages if "proactive_oracle" in p.parent.name and "proactive_coco" in p.name]
+    assert synth_pages and all("not comparable to the paper" in p.read_text() for p in synth_pages)
+    cut_dir = next(p.parent for p in pages if "proactive_rod" in p.name and "not comparable" not in p.read_text())
+    assert not any("not comparable" in p.read_text() for p in cut_dir.glob("proactive_rod*.html"))  # a folder run
+
+
+# -- rescore: anyone can recompute a figure from the logged episodes ---------------------------------------
+def _rescore(capsys, *paths: Path) -> tuple[int, str, str]:
+    from proactivebench_ext.report import rescore
+
+    code = rescore.main([str(p) for p in paths])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_rescore_recomputes_the_logged_figures(lmms_runs, capsys):
+    for name in ("oracle", "random", "changed"):
+        code, out, err = _rescore(capsys, lmms_runs[name])
+        assert code == 0, err
+        results = _results(lmms_runs[name])["results"]
+        for task in MAIN_TASKS:
+            for metric, value in results[task].items():
+                if metric in ("acc,none", "psr,none", "errors,none"):
+                    assert f"| {task} | {metric.split(',')[0]} | {value:g} | {value:g} | ok |" in out, (name, task)
+    code, out, _ = _rescore(capsys, lmms_runs["oracle"])
+    assert "| proactivebench_reference_rod | acc |" in out  # reference accuracy too
+
+
+def _edited_copy(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target)
+    return target
+
+
+def test_rescore_names_a_task_whose_figures_do_not_match(lmms_runs, tmp_path, capsys):
+    # 1. a figure edited in the results file
+    run = _edited_copy(lmms_runs["random"], tmp_path / "acc")
+    results_file = next(run.rglob("*_results.json"))
+    data = json.loads(results_file.read_text())
+    data["results"]["proactive_vsod"]["acc,none"] += 10
+    results_file.write_text(json.dumps(data))
+    code, _, err = _rescore(capsys, run)
+    assert code == 1 and "proactive_vsod" in err.splitlines()[-1] and "proactive_rod" not in err
+    # 2. one logged answer changed in a samples file (the first answer: the episode ends on it)
+    run = _edited_copy(lmms_runs["oracle"], tmp_path / "answer")
+    samples = next(run.rglob("*_samples_proactive_mvpn.jsonl"))
+    lines = samples.read_text().splitlines()
+    sample = json.loads(lines[0])
+    record = json.loads(sample["filtered_resps"])
+    record["turns"][0]["answer"] = "I do not know."
+    sample["filtered_resps"] = json.dumps(record)
+    lines[0] = json.dumps(sample)
+    samples.write_text("\n".join(lines) + "\n")
+    code, out, err = _rescore(capsys, run)
+    assert code == 1 and "proactive_mvpn" in err.splitlines()[-1] and "DIFFERS" in out
+    assert "error: proactive_mvpn" in err and "doc_id 0" in err
+    # 3. one sample line removed
+    run = _edited_copy(lmms_runs["oracle"], tmp_path / "removed")
+    samples = next(run.rglob("*_samples_proactive_cit.jsonl"))
+    samples.write_text("".join(samples.read_text().splitlines(keepends=True)[1:]))
+    code, _, err = _rescore(capsys, run)
+    assert code == 1 and "proactive_cit" in err.splitlines()[-1] and "1 of 4 episodes missing" in err
+    # 4. the data folder changed since the run
+    code, _, err = _rescore(capsys, lmms_runs["changed"])
+    assert code == 0
+    from proactivebench_ext.report import rescore
+
+    assert rescore.main([str(lmms_runs["random"]), "--data-dir",
+                         _block(lmms_runs["changed"])["tasks"]["proactive_rod"]["source"]["folder"]]) == 1
+    assert "are not the ones the run read" in capsys.readouterr().err
