@@ -195,7 +195,7 @@ def data_folder(path: str | os.PathLike[str], source: str = "the data folder") -
     """
     directory = Path(path).expanduser()
     if not directory.is_dir():
-        raise DataNotFoundError(f"{source} {directory} is not a directory; {POINT_AT_LOCAL_COPY}")
+        raise DataNotFoundError(f"{source} points at {directory}, which is not a directory; {POINT_AT_LOCAL_COPY}")
     if holds_jsonl(directory):
         return directory
     try:

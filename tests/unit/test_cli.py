@@ -166,7 +166,7 @@ def test_a_folder_inside_is_refused_with_the_data_folder_to_use(released):
 
 def test_an_empty_folder_is_accepted_and_a_missing_one_refused(tmp_path):
     assert data_folder(tmp_path) == tmp_path  # each missing dataset is then reported by file name
-    with pytest.raises(DataNotFoundError, match="is not a directory"):
+    with pytest.raises(DataNotFoundError, match="which is not a directory"):
         data_folder(tmp_path / "nope")
 
 

@@ -139,10 +139,11 @@ def test_bad_locations_are_clear_errors(tmp_path, monkeypatch):
         resolve_data_dir()
 
 
-def test_dataset_root_with_a_test_folder_is_accepted(tmp_path, generated):
-    (tmp_path / "test").symlink_to(generated, target_is_directory=True)
-    assert resolve_data_dir(tmp_path) == tmp_path / "test"
-    assert load_test_set("ROD", resolve_data_dir(tmp_path))
+def test_dataset_root_with_a_test_folder_is_refused_with_the_folder_to_use(tmp_path, generated):
+    (tmp_path / "test").symlink_to(generated, target_is_directory=True)  # one data-folder rule: data_folder()
+    with pytest.raises(DataNotFoundError, match=f"use {tmp_path / 'test'}"):
+        resolve_data_dir(tmp_path)
+    assert load_test_set("ROD", resolve_data_dir(tmp_path / "test"))
 
 
 def test_embedded_set_is_the_default_and_loads():
