@@ -38,7 +38,9 @@ def assert_one_episode_per_scenario(run: Run, family: str) -> None:
         (record,) = run.records(task)
         assert not record["errored"], f"{family} {task}: errored episode {record['fault']}"
         assert record["num_turns"] >= 1 and record["turns"][0]["answer"], f"{family} {task}: no answer {record}"
-        assert record["turns"][0]["mcqa_prompt"], f"{family} {task}: no prompt"
+        turn = record["turns"][0]
+        assert turn["mcqa_prompt"] and turn["mcqa_prompt"] not in turn["answer"], \
+            f"{family} {task}: the answer repeats the prompt ({turn['answer'][:80]!r})"
 
 
 @pytest.mark.parametrize("name", LOCAL)
