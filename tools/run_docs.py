@@ -26,6 +26,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -141,18 +142,23 @@ class Outcome:
 
 def run_block(block: Block, cwd: Path, env: dict[str, str]) -> Outcome:
     start = time.monotonic()
+    # Its own process group, so a timeout or Ctrl-C also ends what the block started (lmms-eval, ...).
+    proc = subprocess.Popen(["bash", "-e", "-o", "pipefail", "-c", block.code], cwd=cwd, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        proc = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", block.code], cwd=cwd, env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=block.timeout)
-    except subprocess.TimeoutExpired as error:
-        output = error.stdout if isinstance(error.stdout, str) else (error.stdout or b"").decode(errors="replace")
+        output, _ = proc.communicate(timeout=block.timeout)
+    except BaseException as error:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output, _ = proc.communicate()
+        if not isinstance(error, subprocess.TimeoutExpired):
+            raise
         return Outcome(block, "failed", time.monotonic() - start, f"timed out after {block.timeout} s\n{output[-3000:]}")
     seconds = time.monotonic() - start
     if proc.returncode != 0:
-        return Outcome(block, "failed", seconds, f"exit status {proc.returncode}\n{proc.stdout[-3000:]}")
-    missing = [text for text in block.expect if text not in proc.stdout]
+        return Outcome(block, "failed", seconds, f"exit status {proc.returncode}\n{output[-3000:]}")
+    missing = [text for text in block.expect if text not in output]
     if missing:
-        return Outcome(block, "failed", seconds, f"output lacks {missing}\n{proc.stdout[-3000:]}")
+        return Outcome(block, "failed", seconds, f"output lacks {missing}\n{output[-3000:]}")
     return Outcome(block, "passed", seconds)
 
 
