@@ -179,7 +179,7 @@ def process_results(doc: Doc, results: Sequence[Any]) -> dict[str, Any]:
     else:
         record = {**new_record(judge_in, answer, None), "error": NOT_JUDGED_YET}
     judged = record["status"] == JUDGED
-    return {"errors": 0.0, **record_values(record), "unjudged": float(not judged),
+    return {**faults.played_values({}, doc), **record_values(record), "unjudged": float(not judged),
             "malformed": float(judged and not record["well_formed"]), "oeg_judge": record}
 
 
@@ -276,9 +276,9 @@ def process_results_multiturn(doc: Doc, results: Sequence[Any]) -> dict[str, Any
     if not isinstance(record, dict) or record.get("format") != MULTITURN_FORMAT:
         logger.error(f"{doc['scenario']} sample {doc['sample_id']}: the final response is not a multi-turn OEG record "
                      "(run with lmms-eval's agentic runner and enough max_agentic_steps); counted unjudged")
-        return {"errors": 0.0, "acc": None, "psr": None, "unjudged": 1.0, "malformed": 0.0}
+        return {**faults.played_values({}, doc), "acc": None, "psr": None, "unjudged": 1.0, "malformed": 0.0}
     unjudged = bool(record["unjudged"])
-    return {"errors": 0.0, "acc": None if unjudged else (100.0 if record["correct"] else 0.0),
+    return {**faults.played_values({}, doc), "acc": None if unjudged else (100.0 if record["correct"] else 0.0),
             "psr": None if unjudged else float(record["num_requests"]),
             "unjudged": float(unjudged), "malformed": float(record["malformed"])}
 

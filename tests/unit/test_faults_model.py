@@ -281,3 +281,15 @@ def test_a_failed_request_in_an_open_ended_task_is_errored_not_judged(monkeypatc
     assert values[faults.ERRORS] == 1.0 and "unjudged" not in values
     assert values["oeg_judge"]["status"] == oeg_hooks.ERRORED and values["oeg_judge"]["fault"]["kind"] == "model"
     assert faults._report.lines({})[2] == faults.EXIT_SERVER  # the only episode's only request failed
+
+
+def test_open_ended_episodes_that_were_answered_count_as_played(monkeypatch):
+    from proactivebench_ext.lmms import oeg_hooks
+
+    monkeypatch.setattr(faults, "_report", faults._RunReport())
+    monkeypatch.setenv("PROACTIVEBENCH_JUDGE_INLINE", "0")  # generation only: the answer is logged unjudged
+    docs = oeg_hooks.oeg_rows("ROD", "oeg")[:2]
+    oeg_hooks.process_results(docs[0], [SENTINEL])
+    oeg_hooks.process_results(docs[1], ["A banana."])
+    _, errors, status = faults._report.lines({})
+    assert status == faults.EXIT_FAULTS and errors[0].startswith("ProactiveBench proactivebench_oeg_rod: 1 of 2 episode(s)")
