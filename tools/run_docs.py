@@ -166,30 +166,29 @@ def run_pages(pages: list[Path], level: str, *, keep: bool = False, stream=sys.s
     allowed = LEVELS[:LEVELS.index(level) + 1]
     outcomes: list[Outcome] = []
     for page in pages:
-        page_blocks = blocks(page)
-        todo = [block for block in page_blocks if not block.skip and block.level in allowed]
-        for block in page_blocks:
-            if block.skip:
-                outcomes.append(Outcome(block, "skipped", detail=block.skip))
-            elif block.level not in allowed:
-                outcomes.append(Outcome(block, "skipped", detail=f"{block.level} (run with --level {block.level})"))
-        if todo:
-            scratch = Path(tempfile.mkdtemp(prefix="run_docs_"))
-            try:
-                work = scratch_copy(scratch / "repo")
-                env = newcomer_env(scratch)
-                for block in todo:
-                    print(f"run    {block.where} ({block.level}) ...", file=stream, flush=True)
-                    outcome = run_block(block, work, env)
-                    outcomes.append(outcome)
-                    print(f"{outcome.status:7s}{block.where} {outcome.seconds:.0f} s", file=stream, flush=True)
-                    if outcome.detail:
-                        print("       " + outcome.detail.replace("\n", "\n       "), file=stream, flush=True)
-            finally:
-                if keep:
-                    print(f"kept   {scratch}", file=stream)
-                else:
-                    shutil.rmtree(scratch, ignore_errors=True)
+        scratch: Path | None = None
+        try:
+            for block in blocks(page):
+                if block.skip:
+                    outcomes.append(Outcome(block, "skipped", detail=block.skip))
+                    continue
+                if block.level not in allowed:
+                    outcomes.append(Outcome(block, "skipped", detail=f"{block.level} (run with --level {block.level})"))
+                    continue
+                if scratch is None:  # one scratch copy per page, made when its first block runs
+                    scratch = Path(tempfile.mkdtemp(prefix="run_docs_"))
+                    work, env = scratch_copy(scratch / "repo"), newcomer_env(scratch)
+                print(f"run    {block.where} ({block.level}) ...", file=stream, flush=True)
+                outcome = run_block(block, work, env)
+                outcomes.append(outcome)
+                print(f"{outcome.status:7s}{block.where} {outcome.seconds:.0f} s", file=stream, flush=True)
+                if outcome.detail:
+                    print("       " + outcome.detail.replace("\n", "\n       "), file=stream, flush=True)
+        finally:
+            if scratch is not None and keep:
+                print(f"kept   {scratch}", file=stream)
+            elif scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
     for outcome in outcomes:
         if outcome.status == "skipped":
             print(f"skip   {outcome.block.where}: {outcome.detail}", file=stream)

@@ -4,6 +4,7 @@ the full docs run, which takes minutes and is run by hand (docs/contributing.md)
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -12,6 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 def load_runner():
     spec = importlib.util.spec_from_file_location("run_docs", REPO / "tools" / "run_docs.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
