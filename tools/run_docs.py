@@ -6,9 +6,10 @@
     python tools/run_docs.py --level slow     # also the slow ones (the unit suite, ...)
     python tools/run_docs.py --list           # what would run, and why the rest is skipped
 
-Every ```bash block runs, page by page, in order, with ``bash -e -o pipefail`` in one scratch copy
-of the repository per page (tracked files only, with this checkout's ``.venv`` linked in and its
-``bin`` first on ``PATH``, so ``python`` is the installed one, as after ``source .venv/bin/activate``).
+Every ```bash block (and every ```python block marked with a level) runs, page by page, in order,
+with ``bash -e -o pipefail`` (``python -c``) in one scratch copy of the repository per page
+(tracked files only, with this checkout's ``.venv`` linked in and its ``bin`` first on ``PATH``,
+so ``python`` is the installed one, as after ``source .venv/bin/activate``).
 A block must exit 0. HTML comments next to a block steer it:
 
 - before it, ``<!-- docs-run: skip REASON -->`` (needs a GPU, the network, placeholders such as
@@ -53,6 +54,7 @@ class Block:
     skip: str | None = None
     timeout: int = DEFAULT_TIMEOUT
     expect: list[str] = field(default_factory=list)
+    language: str = "bash"
 
     @property
     def where(self) -> str:
@@ -85,14 +87,19 @@ def blocks(page: Path) -> list[Block]:
             index += 1
             continue
         end = next((i for i in range(index + 1, len(lines)) if lines[i].startswith("```")), len(lines))
-        if opening.group(1) in ("bash", "sh", "shell"):
-            block = Block(page, index + 1, "\n".join(lines[index + 1:end]) + "\n")
+        language = opening.group(1)
+        if language in ("bash", "sh", "shell", "python"):
+            block = Block(page, index + 1, "\n".join(lines[index + 1:end]) + "\n", language=language)
             before = index - 1
             while before >= 0 and not lines[before].strip():
                 before -= 1
+            directives = 0
             while before >= 0 and DIRECTIVE.match(lines[before]):
                 _directive(block, DIRECTIVE.match(lines[before]).group(1))
                 before -= 1
+                directives += 1
+            if language == "python" and not directives:  # signatures and sketches, unless marked to run
+                block.skip = "a Python sketch (mark it <!-- docs-run: quick --> to run it)"
             after = end + 1
             while after < len(lines) and (not lines[after].strip() or EXPECT.match(lines[after])):
                 if EXPECT.match(lines[after]):
@@ -143,7 +150,8 @@ class Outcome:
 def run_block(block: Block, cwd: Path, env: dict[str, str]) -> Outcome:
     start = time.monotonic()
     # Its own process group, so a timeout or Ctrl-C also ends what the block started (lmms-eval, ...).
-    proc = subprocess.Popen(["bash", "-e", "-o", "pipefail", "-c", block.code], cwd=cwd, env=env, text=True,
+    command = ["python", "-c", block.code] if block.language == "python" else ["bash", "-e", "-o", "pipefail", "-c", block.code]
+    proc = subprocess.Popen(command, cwd=cwd, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         output, _ = proc.communicate(timeout=block.timeout)
