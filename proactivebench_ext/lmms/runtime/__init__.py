@@ -11,7 +11,9 @@ lmms-eval 0.7.3 lacks two things ProactiveBench needs, so we patch it at run tim
    touched). Gate: ``lockstep.TESTED_LMMS_EVAL`` and the stock runner's signature; off with
    ``PROACTIVEBENCH_LOCKSTEP=0``.
 
-:mod:`.options` refuses lmms-eval command-line options that would silently corrupt our results.
+:mod:`.options` refuses lmms-eval options our tasks cannot honour, and :mod:`.environment` bad
+``PROACTIVEBENCH_*`` values, when lmms-eval's command line builds its TaskManager (before the
+model loads): one line each, exit status 2.
 On an lmms-eval version outside a gate the patch stays off and lmms-eval runs unchanged.
 This package is imported at every interpreter start-up: keep it free of heavy imports.
 """
