@@ -124,6 +124,16 @@ def test_two_processes_score_each_doc_once_and_like_one_process(random_run, rand
             assert sample["acc"] == single["acc"] and sample.get("psr") == single.get("psr")
 
 
+def test_two_processes_record_the_whole_runs_counts(random_run, random_two_processes):
+    """Rank 0 writes the provenance block from lmms-eval's gathered figures: every episode of both ranks."""
+    for task in MAIN + REFERENCE:
+        two = random_two_processes.results["proactivebench"]["tasks"][task]
+        one = random_run.results["proactivebench"]["tasks"][task]
+        assert two["episodes"] == {"loaded": 4, "unplayable_rows": 0, "evaluated": 3, "played": 3, "errored": 0,
+                                   "subset": True}
+        assert two["fingerprint"] == one["fingerprint"] and one["episodes"]["subset"] is False
+
+
 def test_tiny_llava_plays_every_task_through_the_unmodified_backend(llava_run):
     assert set(llava_run.samples) == set(MAIN) | set(REFERENCE)
     for task in MAIN + REFERENCE:
