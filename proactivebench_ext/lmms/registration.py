@@ -39,8 +39,15 @@ def tasks_path() -> Path:
 
 
 def model_manifests() -> list[Any]:
-    """Entry point ``lmms_eval.models``: our baseline models, imported only when selected."""
+    """Entry point ``lmms_eval.models``: our baseline models, imported only when selected.
+
+    lmms-eval runs it while building its model registry, before any backend is imported: the
+    version-gated backend fixes (runtime.backends, docs/models.md) are hooked in here."""
     from lmms_eval.models.registry_v2 import ModelManifest
+
+    from .runtime import backends
+
+    backends.install_on_import()
 
     return [
         # The MCQA baselines that also answer the open questions of OEG tasks (lmms.oeg_baselines).

@@ -73,4 +73,33 @@ def test_install_patches_both_backends_once_on_the_tested_versions():
 
 def test_install_leaves_other_lmms_eval_versions_alone(monkeypatch):
     monkeypatch.setattr(backends, "lmms_eval_version", lambda: "0.8.0")
-    assert backends.install() is False
+    assert backends.install() is False and backends.install_on_import() is False
+
+
+def test_a_backend_module_imported_after_the_hook_is_fixed(monkeypatch):
+    import sys
+
+    name = "lmms_eval.models.chat.huggingface"
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
+    assert backends.install_on_import() is True
+    import importlib
+
+    module = importlib.import_module(name)
+    assert module is not None and module.AutoModel is backends.GenerativeAutoModel
+    assert hasattr(module.Huggingface.generate_until, "__wrapped_stock__")
+
+
+def test_the_generative_fallback_loads_the_class_with_a_language_model_head(tmp_path):
+    """lmms-eval's lookup sends an Idefics3 checkpoint to AutoModel (no generate); the stand-in does not."""
+    import transformers
+
+    text = {"vocab_size": 64, "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
+            "num_attention_heads": 2, "num_key_value_heads": 1}
+    vision = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+              "image_size": 28, "patch_size": 14}
+    config = transformers.Idefics3Config(text_config=text, vision_config=vision, scale_factor=2, image_token_id=3)
+    transformers.Idefics3ForConditionalGeneration(config).save_pretrained(tmp_path)
+    assert config.model_type not in transformers.AutoModelForImageTextToText._model_mapping.keys()
+    model = backends.GenerativeAutoModel.from_pretrained(tmp_path)
+    assert isinstance(model, transformers.Idefics3ForConditionalGeneration) and hasattr(model, "generate")

@@ -6,21 +6,32 @@
    passed keyword argument audios which is deprecated``), so every request fails. The fix hands
    the processor only the media a request has: empty ``images``/``videos``/``audios`` lists are
    left out. Nothing else changes.
-2. Its ``instructblip`` backend decodes everything ``model.generate`` returns as the answer. On
+2. The same backend picks the model class by looking the config's ``model_type`` up among the
+   keys of the auto classes' mappings, which are config classes: the lookup never matches, so it
+   loads ``AutoModel``, the base model without a language-model head (``'SmolVLMModel' object has
+   no attribute 'generate'``). The fix makes that fallback load the class the config maps to in
+   ``AutoModelForImageTextToText`` (else ``AutoModelForCausalLM``, else ``AutoModel`` as before).
+3. Its ``instructblip`` backend decodes everything ``model.generate`` returns as the answer. On
    transformers 5 InstructBLIP's ``generate`` returns the prompt's tokens followed by the new ones,
    so every answer began with the whole multiple-choice prompt. The fix returns only the tokens
    after the prompt, as transformers 4 did.
 
-Installed from our tasks' ``process_docs`` (only runs with our tasks are touched), before any
-request is played; the backend's model may already be loaded (lmms-eval builds it first), so the
-fix wraps the processor when ``generate_until`` is called. Gate: :data:`TESTED_LMMS_EVAL` and
-transformers 5; anywhere else lmms-eval stays as it is.
+The model is loaded before our tasks' ``process_docs`` runs, so fix 2 must be in place when the
+backend's module is imported: :func:`install_on_import` (called from our ``lmms_eval.models``
+entry point, which lmms-eval runs while building its model registry) applies the fixes to each
+backend module as it is imported; :func:`install` (from ``process_docs``) applies them to
+modules already imported. Fixes 1 and 3 act when ``generate_until`` is called. Gate:
+:data:`TESTED_LMMS_EVAL` and transformers 5; anywhere else lmms-eval stays as it is.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.abc
+import importlib.machinery
+import sys
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 from . import lmms_eval_version
@@ -100,23 +111,89 @@ def trim_prompt(generate_until: Callable[..., Any]) -> Callable[..., Any]:
     return patched
 
 
-def _patch(module: str, name: str, fix: Callable[[Callable[..., Any]], Callable[..., Any]]) -> bool:
-    """Replace ``generate_until`` of backend class ``module.name`` by ``fix(stock)``, once."""
-    from importlib import import_module
+class GenerativeAutoModel:
+    """Stands in for ``AutoModel`` in the ``huggingface`` backend: loads the generation class."""
 
-    try:
-        backend = getattr(import_module(module), name)
-    except Exception:  # the backend does not import here (e.g. no torch): nothing to fix
-        return False
+    @staticmethod
+    def from_pretrained(pretrained: Any, *args: Any, **kwargs: Any) -> Any:
+        import transformers
+
+        config = transformers.AutoConfig.from_pretrained(pretrained, trust_remote_code=kwargs.get("trust_remote_code", False))
+        for auto in (transformers.AutoModelForImageTextToText, transformers.AutoModelForCausalLM):
+            if type(config) in auto._model_mapping:
+                return auto.from_pretrained(pretrained, *args, **kwargs)
+        return transformers.AutoModel.from_pretrained(pretrained, *args, **kwargs)
+
+
+def _fix_huggingface(module: ModuleType) -> None:
+    backend = module.Huggingface
     if not hasattr(backend.generate_until, "__wrapped_stock__"):
-        backend.generate_until = fix(backend.generate_until)
+        backend.generate_until = filter_media(backend.generate_until)
+    module.AutoModel = GenerativeAutoModel
+
+
+def _fix_instructblip(module: ModuleType) -> None:
+    backend = module.InstructBLIP
+    if not hasattr(backend.generate_until, "__wrapped_stock__"):
+        backend.generate_until = trim_prompt(backend.generate_until)
+
+
+FIXES: dict[str, Callable[[ModuleType], None]] = {
+    "lmms_eval.models.chat.huggingface": _fix_huggingface,
+    "lmms_eval.models.simple.instructblip": _fix_instructblip,
+}
+
+
+def gate_open() -> bool:
+    return lmms_eval_version() in TESTED_LMMS_EVAL and transformers_major() >= 5
+
+
+class _FixingLoader(importlib.abc.Loader):
+    """Runs a backend module's own loader, then its fix."""
+
+    def __init__(self, loader: Any, fix: Callable[[ModuleType], None]) -> None:
+        self.loader, self.fix = loader, fix
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        self.loader.exec_module(module)
+        self.fix(module)
+
+
+class _FixOnImport(importlib.abc.MetaPathFinder):
+    def find_spec(self, name: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        if name not in FIXES:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path, target)
+        if spec is None or spec.loader is None:
+            return None
+        spec.loader = _FixingLoader(spec.loader, FIXES[name])
+        return spec
+
+
+def install_on_import() -> bool:
+    """Fix each backend module when it is imported (or now, if it already was); cheap: imports nothing."""
+    if not gate_open():
+        return False
+    for name, fix in FIXES.items():
+        if name in sys.modules:
+            fix(sys.modules[name])
+    if not any(isinstance(finder, _FixOnImport) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _FixOnImport())
     return True
 
 
 def install() -> bool:
-    """Apply every fix; True when they are in place (or already were)."""
-    if lmms_eval_version() not in TESTED_LMMS_EVAL or transformers_major() < 5:
+    """Apply every fix to the backend modules now (importing them); True when they are in place."""
+    if not gate_open():
         return False
-    media = _patch("lmms_eval.models.chat.huggingface", "Huggingface", filter_media)
-    prompt = _patch("lmms_eval.models.simple.instructblip", "InstructBLIP", trim_prompt)
-    return media and prompt
+    from importlib import import_module
+
+    for name, fix in FIXES.items():
+        try:
+            fix(import_module(name))
+        except ImportError:  # the backend does not import here (e.g. no decord): nothing to fix
+            return False
+    return True
