@@ -10,6 +10,10 @@ lmms-eval 0.7.3 lacks two things ProactiveBench needs, so we patch it at run tim
    instead of one episode at a time. Installed by our tasks' ``process_docs`` (so only runs with our tasks are
    touched). Gate: ``lockstep.TESTED_LMMS_EVAL`` and the stock runner's signature; off with
    ``PROACTIVEBENCH_LOCKSTEP=0``.
+3. :mod:`.provenance` wraps ``evaluator.evaluate`` to add a ``proactivebench`` block to the results
+   (data source, fingerprint, episode counts, group coverage, settings) and the synthetic marks.
+   Installed by our tasks' ``process_docs``. Gate: ``provenance.TESTED_LMMS_EVAL``; no switch (a
+   results file without it cannot say which data its numbers came from).
 
 :mod:`.options` refuses lmms-eval options our tasks cannot honour, and :mod:`.environment` bad
 ``PROACTIVEBENCH_*`` values, when lmms-eval's command line builds its TaskManager (before the
