@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# One command from a fresh clone to a report: install into ./.venv (install.sh: lmms-eval 0.7.3, torch
-# (a CPU build where one is available, docs/install.md), this package with its test extras, matplotlib
+# One command from a fresh clone to a report: install into ./.venv (install.sh: lmms-eval 0.7.3, torch with its
+# torchvision (docs/install.md says which build and why), this package with its test extras, matplotlib
 # included), then run the benchmark end to end on the embedded synthetic set (python -m proactivebench_ext demo).
-# PYTHON, TORCH and EXTRAS are passed on to install.sh.
+# PYTHON, TORCH, TORCHVISION and EXTRAS are passed on to install.sh.
 #
 #   bash demo.sh                                  # oracle, random and a tiny LLaVA, every episode
 #   bash demo.sh --limit 1 --models oracle,random # arguments go to the demo (--out, --limit, --models)
