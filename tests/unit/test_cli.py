@@ -183,7 +183,9 @@ def _index() -> dict:
     return {"proactive_rod": {"type": "task", "yaml_path": str(folder / "proactivebench/main/proactive_rod.yaml")},
             "proactivebench": {"type": "group", "yaml_path": str(folder / "proactivebench/main/proactivebench.yaml")},
             "mme": {"type": "task", "yaml_path": "/site-packages/lmms_eval/tasks/mme/mme.yaml"},
-            "a_tag": {"type": "tag", "yaml_path": -1, "task": ["proactive_rod"]}}
+            "a_tag": {"type": "tag", "yaml_path": -1, "task": ["proactive_rod"]},
+            "proactivebench_oeg_multiturn": {"type": "group", "yaml_path": str(
+                folder / "proactivebench_oeg/multiturn/proactivebench_oeg_multiturn.yaml")}}
 
 
 def test_our_tasks_are_recognised_by_name_glob_tag_and_path():
@@ -234,6 +236,13 @@ def test_harmless_options_and_other_tasks_pass(monkeypatch, capsys):
 def test_use_cache_is_refused_only_without_the_lockstep_driver(monkeypatch, capsys):
     code, err = _start({"use_cache": "/tmp/c"}, "proactive_rod", monkeypatch, capsys, cache_ok=False)
     assert code == 2 and "--use_cache /tmp/c" in err and "PROACTIVEBENCH_LOCKSTEP" in err
+
+
+def test_use_cache_is_refused_for_multiturn_oeg_as_its_hooks_do(monkeypatch, capsys):
+    code, err = _start({"use_cache": "/tmp/c"}, "proactivebench_oeg_multiturn", monkeypatch, capsys)
+    assert code == 2 and "Drop --use_cache for proactivebench_oeg_multiturn" in err and len(err.strip().splitlines()) == 1
+    code, err = _start({"use_cache": "/tmp/c"}, "proactivebench_oeg_multiturn", monkeypatch, capsys, cache_ok=False)
+    assert code == 2 and len(err.strip().splitlines()) == 1  # one line, not two, for one option
 
 
 def test_bad_settings_stop_the_run_too(monkeypatch, capsys):

@@ -74,6 +74,10 @@ USE_CACHE = Rule("--use_cache", "use_cache", _set,
                  "so turns with the same question would share one answer",
                  "Drop --use_cache, or unset PROACTIVEBENCH_LOCKSTEP (the lockstep driver keys each round by its images)")
 
+USE_CACHE_OEG = Rule("--use_cache", "use_cache", _set,
+                     "the multi-turn OEG tasks map each answer through the judge, whose replies are not cached, so a "
+                     "resumed episode could take another path", "Drop --use_cache for proactivebench_oeg_multiturn tasks")
+
 
 def refusals(options: Mapping[str, Any], *, response_cache_ok: bool) -> list[str]:
     """One line per option in ``options`` (lmms-eval's parsed values by dest) that our tasks refuse."""
@@ -165,11 +169,16 @@ def refuse_at_start(task_index: Mapping[str, Any], folder: str, *, response_cach
     ``response_cache_ok`` says whether the lockstep driver will key ``--use_cache`` rounds by image.
     """
     args = cli_args()
-    if args is None or not requested_ours(getattr(args, "tasks", None), task_index, folder):
+    ours = requested_ours(getattr(args, "tasks", None), task_index, folder) if args is not None else []
+    if not ours:
         return
     lines = environment.problems()
     if not lines:  # the lockstep switch is read only once its value is known to be good
         lines = refusals(vars(args), response_cache_ok=response_cache_ok())
+        use_cache = getattr(args, "use_cache", None)
+        if _set(use_cache) and any("oeg_multiturn" in name for name in ours) and \
+                not any(line.startswith(USE_CACHE.line(use_cache)) for line in lines):
+            lines.append(USE_CACHE_OEG.line(use_cache))  # as the OEG hooks refuse it
     if not lines:
         return
     if os.environ.get("RANK", "0") in ("", "0"):  # one copy of the message in a multi-process run
