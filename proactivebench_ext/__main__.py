@@ -22,7 +22,7 @@ COMMANDS = {
     "tasks-path": ("proactivebench_ext.lmms.registration", "print the folder of our lmms-eval task configs"),
     "judge": ("proactivebench_ext.judge.phase", "score logged open-ended answers with an LLM judge (resumable)"),
     "report": ("proactivebench_ext.report.cli", "tables and plots from lmms-eval output folders"),
-    "rescore": ("proactivebench_ext.report.rescore", "recompute each run's figures from its logged episodes"),
+    "rescore": ("proactivebench_ext.lmms.rescore", "recompute each run's figures from its logged episodes"),
     "view": ("proactivebench_ext.report.viewer.cli", "static HTML episode viewer of lmms-eval runs (turn by turn)"),
     "rl-data": ("proactivebench_ext.rl.dataset", "single-turn GRPO training states from a train split (TRL format)"),
     "rl-train": ("proactivebench_ext.rl.train", "GRPO post-training with TRL + PEFT LoRA (needs the [rl] extra)"),

@@ -450,7 +450,7 @@ def test_viewer_pages_say_synthetic(lmms_runs, tmp_path):
 
 # -- rescore: anyone can recompute a figure from the logged episodes ---------------------------------------
 def _rescore(capsys, *paths: Path) -> tuple[int, str, str]:
-    from proactivebench_ext.report import rescore
+    from proactivebench_ext.lmms import rescore
 
     code = rescore.main([str(p) for p in paths])
     captured = capsys.readouterr()
@@ -506,7 +506,7 @@ def test_rescore_names_a_task_whose_figures_do_not_match(lmms_runs, tmp_path, ca
     # 4. the data folder changed since the run
     code, _, err = _rescore(capsys, lmms_runs["changed"])
     assert code == 0
-    from proactivebench_ext.report import rescore
+    from proactivebench_ext.lmms import rescore
 
     assert rescore.main([str(lmms_runs["random"]), "--data-dir",
                          _block(lmms_runs["changed"])["tasks"]["proactive_rod"]["source"]["folder"]]) == 1

@@ -322,7 +322,7 @@ def test_plot_titles_say_synthetic(tmp_path):
 
 # -- rescore (pure parts) ---------------------------------------------------------------------------------
 def test_rescore_aggregates_as_lmms_eval_does():
-    from proactivebench_ext.report import rescore
+    from proactivebench_ext.lmms import rescore
 
     values = [{"errors": 0.0, "acc": 100.0, "psr": 2.0}, {"errors": 1.0}, {"errors": 0.0, "acc": 0.0, "psr": 1.0}]
     assert rescore.aggregate(values, ["acc", "psr", "errors"]) == {"acc": 50.0, "psr": 1.5, "errors": 1.0}
@@ -330,7 +330,7 @@ def test_rescore_aggregates_as_lmms_eval_does():
 
 
 def test_rescore_differences_and_missing_episodes():
-    from proactivebench_ext.report import rescore
+    from proactivebench_ext.lmms import rescore
 
     assert rescore.differences({"acc": 50.0}, {"acc": 50.0 + 1e-9}) == []
     assert rescore.differences({"acc": 50.0}, {"acc": 25.0}) == ["acc logged 50, recomputed 25"]

@@ -11,6 +11,9 @@ Exit status 1 names each task whose logged figure differs from the recomputed on
 miss episodes (fewer logged than evaluated, or none), or whose data folder no longer holds the
 rows the run read (its fingerprint differs). Open-ended tasks are listed as skipped: their
 scores come from an LLM judge, not from the engine.
+
+It lives beside the hooks (not in ``report``) because it scores with them: the very
+``process_results`` lmms-eval called, never a second copy of the rules.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 
 from ..cli import command_parser
 from ..core.naming import parse_task_name
-from .read import PROVENANCE_BLOCK, ReportError, find_results_files, iter_samples, metric_values
+from ..report.read import PROVENANCE_BLOCK, ReportError, find_results_files, iter_samples, metric_values
 
 TOLERANCE = 1e-6
 MEAN_METRICS = ("acc", "psr")  # lmms-eval's mean over played episodes
@@ -115,7 +118,7 @@ def check_task(task: str, entry: Mapping[str, Any], results: Mapping[str, Any], 
     """Replay one task's logged episodes and compare the figures."""
     from ..core.variants import get_variant
     from ..data.provenance import fingerprint
-    from ..lmms import hooks
+    from . import hooks
 
     parsed = parse_task_name(task)
     assert parsed is not None
