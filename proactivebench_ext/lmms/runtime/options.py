@@ -99,7 +99,7 @@ def options_from_argv(argv: Sequence[str]) -> dict[str, Any]:
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     parser.add_argument("--num_fewshot")
     parser.add_argument("--cache_requests")
-    parser.add_argument("--use_cache", "-c")
+    parser.add_argument("--use_cache")  # not its short -c: this argv may be another program's (pytest)
     parser.add_argument("--system_instruction")
     parser.add_argument("--fewshot_as_multiturn", action="store_true", default=None)
     parser.add_argument("--apply_chat_template", action="store_true", default=None)
