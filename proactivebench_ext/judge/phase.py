@@ -34,7 +34,6 @@ benchmark ships none.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -49,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..cli import command_parser
 from ..core.naming import parse_task_name
 from ..core.variants import OEG_VARIANTS
 from ..data.jsonio import dumps_strict, write_json_atomic
@@ -560,8 +560,8 @@ def unjudged_summary(records: Sequence[Mapping[str, Any]], shown: int = 5) -> st
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m proactivebench_ext judge", description=__doc__.splitlines()[0],
-                                     epilog=f"Judge configuration: {how_to_configure()}.")
+    parser = command_parser("judge", __doc__.splitlines()[0],
+                            epilog=f"Judge configuration: {how_to_configure()}.")
     parser.add_argument("logdir", type=Path, help="lmms-eval --output_path of the generation run (searched recursively)")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("PROACTIVEBENCH_JUDGE_WORKERS", "4")),
                         help="requests in flight at once (default 4, or $PROACTIVEBENCH_JUDGE_WORKERS)")
