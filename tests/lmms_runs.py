@@ -7,12 +7,18 @@ must write.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+# lmms-eval keys its response cache by ``git describe`` of the folder it is installed in; with the
+# venv inside this repository, a commit between two runs (a shared tree, a bisect) would turn every
+# cached answer into a miss. Runs that test --use_cache pin that version instead.
+PINNED_CACHE_VERSION = {"GIT_DIR": os.devnull, "LMMS_EVAL_GIT_COMMIT": "proactivebench-tests"}
 
 TURN_KEYS = {"index", "image_path", "crop", "prompt", "options", "mcqa_prompt", "answer", "action_evaluation",
              "category_evaluation", "action", "done"}

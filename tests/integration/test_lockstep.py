@@ -18,7 +18,7 @@ import pytest
 from proactivebench_ext.lmms import hooks
 from proactivebench_ext.lmms.runtime import lockstep
 
-from ..lmms_runs import run_lmms_eval
+from ..lmms_runs import PINNED_CACHE_VERSION, run_lmms_eval
 
 
 def _responses(run) -> dict[str, list[str]]:
@@ -50,6 +50,7 @@ def test_two_processes_in_lockstep_match_one_sequential_process(model_args, offl
 
 def test_killed_use_cache_run_resumes_without_calling_the_model_again(offline_env, tmp_path):
     calls, cache = tmp_path / "calls.log", tmp_path / "cache"
+    offline_env = {**offline_env, **PINNED_CACHE_VERSION}
     model_args = f"seed=2,delay=0.15,call_log={calls}"
     args = ["--model", "proactive_random", "--model_args", model_args, "--tasks", "proactivebench", "--use_cache", str(cache)]
     out = tmp_path / "killed"

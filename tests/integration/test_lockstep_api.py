@@ -11,7 +11,7 @@ from __future__ import annotations
 from proactivebench_ext.lmms.runtime import lockstep
 from proactivebench_ext.testing.openai_server import LatencyServer
 
-from ..lmms_runs import run_lmms_eval
+from ..lmms_runs import PINNED_CACHE_VERSION, run_lmms_eval
 from .test_lockstep import _responses
 
 CONCURRENCY = 4
@@ -39,6 +39,7 @@ def test_overlapping_openai_calls_match_the_sequential_runner(offline_env, tmp_p
 
 def test_openai_run_with_use_cache_replays_every_round(offline_env, tmp_path):
     cache = str(tmp_path / "cache")
+    offline_env = {**offline_env, **PINNED_CACHE_VERSION}
     with LatencyServer(latency=0.0) as server:
         fresh = run_lmms_eval(openai_args(server), offline_env, tmp_path / "fresh")
         asked = server.stats().requests

@@ -32,6 +32,8 @@ from proactivebench_ext.lmms import faults
 from proactivebench_ext.lmms.runtime import lockstep
 from proactivebench_ext.testing.openai_server import LatencyServer, answer_for, message_key, refused_url
 
+from ..lmms_runs import PINNED_CACHE_VERSION
+
 TASKS = ("proactive_rod", "proactive_qd", "proactive_cit")
 LIMIT = 3
 SURROGATE = "\ud800"
@@ -121,7 +123,8 @@ def failing(server, healthy, chosen, offline_env, tmp_path_factory) -> tuple[Out
     cache = tmp_path_factory.mktemp("cache")
     server.reset()
     server.status_for = lambda messages: 500 if message_key(messages) == target else None
-    outcome = lmms_eval(server.url, offline_env, tmp_path_factory.mktemp("failing"), "--use_cache", str(cache))
+    outcome = lmms_eval(server.url, {**offline_env, **PINNED_CACHE_VERSION}, tmp_path_factory.mktemp("failing"),
+                        "--use_cache", str(cache))
     sent = list(server.seen_keys)
     server.heal()
     return outcome, sent, cache
@@ -151,7 +154,7 @@ def test_a_rerun_with_use_cache_sends_only_the_failed_requests(server, healthy, 
     outcome, _, cache = failing
     target, (task, doc_id, turn), _, _ = chosen
     server.reset()
-    rerun = lmms_eval(server.url, offline_env, tmp_path, "--use_cache", str(cache))
+    rerun = lmms_eval(server.url, {**offline_env, **PINNED_CACHE_VERSION}, tmp_path, "--use_cache", str(cache))
     assert rerun.status == 0 and rerun.errors() == [], rerun.log[-3000:]
     # the failed request and the turns after it in that episode; everything else came from the cache
     assert server.seen_keys[0] == target
