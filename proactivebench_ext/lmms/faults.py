@@ -345,18 +345,12 @@ def _warn(message: str) -> None:
 # -- what the run must not hide -------------------------------------------------------------------
 def max_model_errors(environ: Mapping[str, str] | None = None) -> float:
     """``PROACTIVEBENCH_MAX_MODEL_ERRORS``: the share of a task's episodes that may error on model
-    faults before the run fails (0 by default: any; 1 accepts all). ValueError names a bad value."""
-    raw = (os.environ if environ is None else environ).get(MAX_MODEL_ERRORS_VARIABLE, "").strip()
-    if not raw:
-        return 0.0
-    try:
-        value = float(raw)
-    except ValueError:
-        value = float("nan")
-    if not 0.0 <= value <= 1.0:  # also refuses nan
-        raise ValueError(f"{MAX_MODEL_ERRORS_VARIABLE}={raw!r}: give the share of a task's episodes that may error "
-                         "on model faults, a number from 0 (none, the default) to 1 (all)")
-    return value
+    faults before the run fails (0 by default: any; 1 accepts all). ValueError names a bad value
+    (read through the variable table, :mod:`.runtime.environment`, which also refuses it at start)."""
+    from .runtime import environment
+
+    value = environment.read(MAX_MODEL_ERRORS_VARIABLE, environ)
+    return 0.0 if value is None else float(value)
 
 
 @dataclass
