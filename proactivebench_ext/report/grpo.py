@@ -7,14 +7,20 @@ never trained on (out-of-domain), then the average. The paper's rows follow ours
 model is one of its two GRPO models.
 
 A run is a GRPO run only when it is labelled as one: ``rl-train`` writes ``proactivebench_grpo.json``
-(base model, r_p) next to the checkpoint it saves, which is read when the evaluated
-``pretrained=`` path exists here; ``report --grpo-run MODEL_ID=BASE_MODEL@R_P`` labels the others.
+(base model, r_p, a fingerprint of the base checkpoint) next to the checkpoint it saves. The report
+reads it wherever the run's recorded ``pretrained=`` path leads (as written, else relative to the
+results file's folders, since lmms-eval records the path relative to where it ran), so a checkpoint
+copied elsewhere and evaluated there is still recognised. The base model's own runs are found by
+the base model id in that file: the same id or folder, or a folder whose files have the recorded
+fingerprint (a copy of the base checkpoint). ``report --grpo-run MODEL_ID=BASE_MODEL@R_P`` labels
+runs whose checkpoint is not reachable here, and overrides a label.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -41,6 +47,7 @@ class GrpoLabel:
 
     base_model: str
     config: str  # "r_p=0.5", as the paper's row names
+    base_fingerprint: str | None = None  # of the base checkpoint's files (rl-train, local base models)
 
 
 def config_label(proactive_reward: float) -> str:
@@ -48,15 +55,52 @@ def config_label(proactive_reward: float) -> str:
     return f"r_p={float(proactive_reward)!r}"
 
 
-def read_label(model_id: str) -> GrpoLabel | None:
-    """The label ``rl-train`` left next to a checkpoint, if ``model_id`` is a folder holding one."""
-    path = Path(model_id) / METADATA_FILE
-    if not path.is_file():
+FINGERPRINT_BYTES = 1 << 16
+
+
+def checkpoint_fingerprint(folder: str | Path) -> str | None:
+    """A cheap identity of a local checkpoint that survives copying: its config and, per weights file,
+    the name, size and first 64 KiB (header and leading tensor bytes). None for a non-folder (hub id)."""
+    path = Path(folder)
+    if not (path / "config.json").is_file():
         return None
+    digest = hashlib.sha256((path / "config.json").read_bytes())
+    for weights in sorted([*path.glob("*.safetensors"), *path.glob("*.bin")]):
+        with weights.open("rb") as handle:
+            digest.update(f"{weights.name}:{weights.stat().st_size}:".encode())
+            digest.update(handle.read(FINGERPRINT_BYTES))
+    return digest.hexdigest()
+
+
+def candidate_paths(model_id: str, near: Iterable[Path] = ()) -> list[Path]:
+    """Where a recorded ``pretrained=`` path may be here: as written, then (if relative) below each
+    folder above the results files ``near`` (lmms-eval records it relative to where it ran)."""
+    path = Path(model_id).expanduser()
+    found = [path]
+    if not path.is_absolute():
+        for results_file in near:
+            found += [folder / path for folder in Path(results_file).resolve().parents]
+    return list(dict.fromkeys(found))
+
+
+def locate(model_id: str, near: Iterable[Path] = (), holding: str = "config.json") -> Path | None:
+    """The first folder a recorded model id may name that holds ``holding`` (lmms-eval's own output
+    folder is named after the model too, so a bare directory is not enough)."""
+    return next((path for path in candidate_paths(model_id, near) if (path / holding).is_file()), None)
+
+
+def read_label(model_id: str, near: Iterable[Path] = ()) -> GrpoLabel | None:
+    """The label ``rl-train`` left next to a checkpoint, wherever the recorded path leads (see :func:`locate`)."""
+    folder = locate(model_id, near, METADATA_FILE)
+    if folder is None:
+        return None
+    path = folder / METADATA_FILE
     try:
         data = json.loads(path.read_text("utf-8"))
-        return GrpoLabel(str(data["base_model"]), config_label(data["proactive_reward"]))
-    except (ValueError, KeyError, TypeError) as error:
+        fingerprint = data.get("base_fingerprint")
+        return GrpoLabel(str(data["base_model"]), config_label(data["proactive_reward"]),
+                         str(fingerprint) if fingerprint else None)
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise ReportError(f"{path}: not a readable GRPO label ({error!r}); rewrite it with rl-train or label the run "
                           "with --grpo-run MODEL_ID=BASE_MODEL@R_P") from None
 
@@ -98,9 +142,19 @@ def paper_grpo_rows() -> Mapping[tuple[str, str], Mapping[str, Mapping[str, floa
             for row in raw["tables"]["grpo"]["rows"]}
 
 
-def _same_model(model: ModelRow, base: str) -> bool:
+def _same_model(model: ModelRow, label: GrpoLabel, near: Iterable[Path] = ()) -> bool:
+    """Whether ``model`` is the base model of ``label``: the same id, the same folder, a folder with the
+    label's fingerprint (a copy of the base checkpoint), or the same paper model."""
+    base = label.base_model
     if model.model_id.rstrip("/") == base.rstrip("/"):
         return True
+    folder = locate(model.model_id, near)
+    if folder is not None:
+        base_folder = locate(base)
+        if base_folder is not None and base_folder.resolve() == folder.resolve():
+            return True
+        if label.base_fingerprint and checkpoint_fingerprint(folder) == label.base_fingerprint:
+            return True
     base_paper = paper_name(base)
     return base_paper is not None and base_paper == model.paper_name
 
@@ -111,11 +165,17 @@ def _rp(config: str) -> float:
 
 def grpo_groups(report: Report, explicit: Mapping[str, GrpoLabel] | None = None) -> list[GrpoGroup]:
     """Table 3's groups: every labelled run under its base model, with the base model's own runs."""
-    labels = {m.key: (explicit or {}).get(m.model_id) or read_label(m.model_id) for m in report.models}
+    near = {m.key: [run.results_file for run in report.runs if (run.backend, run.model_id) == (m.backend, m.model_id)]
+            for m in report.models}
+    labels = {m.key: (explicit or {}).get(m.model_id) or read_label(m.model_id, near[m.key]) for m in report.models}
     trained = [(m, labels[m.key]) for m in report.models if labels[m.key] is not None]
     groups = []
-    for base in dict.fromkeys(label.base_model for _, label in trained):  # type: ignore[union-attr]
-        original = next((m for m in report.models if labels[m.key] is None and _same_model(m, base)), None)
+    first_labels: dict[str, GrpoLabel] = {}
+    for _, label in trained:
+        first_labels.setdefault(label.base_model, label)  # type: ignore[union-attr]
+    for base, label in first_labels.items():
+        original = next((m for m in report.models if labels[m.key] is None and _same_model(m, label, near[m.key])),  # type: ignore[arg-type]
+                        None)
         members = sorted(((m, label) for m, label in trained if label.base_model == base),  # type: ignore[union-attr]
                          key=lambda item: (_rp(item[1].config), item[0].display))  # type: ignore[union-attr]
         rows = [GrpoRow(ORIGINAL, original, "main"), *(GrpoRow(label.config, m, "main") for m, label in members),  # type: ignore[union-attr]

@@ -15,7 +15,9 @@ the text this project has); the realised split is printed and stored in ``rl_dat
 
 The released train split's file layout has not been seen here: :func:`read_train_split` (the one
 function that knows it) reads the test layout, ``<Dataset>_preprocessed.jsonl`` next to the image
-folders. Any entry whose id is in the benchmark's test filter (``filter_ids``, 7,557 ids) is refused.
+folders. An entry that shows the images of a test sample is refused (:func:`refuse_test_samples`):
+samples are compared by what identifies them, their image files, never by id, since the two splits
+number their rows independently.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from ..core.scenarios import InvalidEntryError
 from ..core.variants import get_variant
 from ..data.errors import DataError, DataNotFoundError
 from ..data.images import load_prompt_images
-from ..data.layout import data_folder, is_dropped, iter_jsonl, jsonl_path, test_ids
+from ..data.layout import data_folder, is_dropped, iter_jsonl, jsonl_path, load_test_set, resolve_data_dir
 
 DEFAULT_SCENARIOS = ("QD", "COCO")  # the paper trains on QuickDraw and COCO only
 DEFAULT_AMBIGUOUS_FRACTION = 0.5
@@ -101,14 +103,48 @@ def read_train_split(scenario: str, data_dir: Path) -> tuple[Path, list[dict[str
     return path, entries
 
 
-def refuse_test_ids(scenario: str, path: Path, entries: Sequence[Mapping[str, Any]]) -> None:
-    """Raise if any entry has an id of the benchmark's test set: training on it would leak the test set."""
-    ids = test_ids(scenario)
-    clashes = [entry["id"] for entry in entries if entry["id"] in ids]
+def sample_identity(entry: Mapping[str, Any]) -> str:
+    """What identifies a sample across splits: its image files (the image template, as a POSIX path).
+
+    Ids are row counters that each split numbers on its own, so they cannot tell a leak; two rows
+    showing the same image files are the same sample whatever their ids (COCO's crops of one photo
+    included: the photo is the sample).
+    """
+    template = str(entry.get("image_template", "")).replace("\\", "/")
+    while template.startswith("./"):
+        template = template[2:]
+    return template
+
+
+def default_test_dir(train_dir: Path) -> Path:
+    """The test split the evaluation reads: ``test/`` beside the train folder (the released layout),
+    else the loader's own choice ($PROACTIVEBENCH_DATA_DIR, else the embedded set)."""
+    sibling = train_dir.resolve().parent / "test"
+    if sibling.is_dir() and sibling.resolve() != train_dir.resolve():
+        return sibling
+    return resolve_data_dir()
+
+
+def test_identities(scenario: str, test_dir: Path) -> dict[str, Any]:
+    """``identity -> test id`` of one scenario's test samples; empty when ``test_dir`` has none."""
+    try:
+        entries = load_test_set(scenario, test_dir)
+    except DataNotFoundError:
+        return {}
+    return {sample_identity(entry): entry.get("id") for entry in entries}
+
+
+def refuse_test_samples(scenario: str, path: Path, entries: Sequence[Mapping[str, Any]], test_dir: Path) -> int:
+    """Raise if any entry shows the images of a test sample in ``test_dir``; returns how many test
+    samples were compared (0: the test split has none of this scenario)."""
+    identities = test_identities(scenario, test_dir)
+    clashes = [f"id {entry.get('id')} = test id {identities[key]} ({key})" for entry in entries
+               if (key := sample_identity(entry)) in identities]
     if clashes:
-        raise DataError(f"{path}: {len(clashes)} of {len(entries)} {acronym_of(scenario)} entries have ids of the "
-                        f"benchmark's test set (filter_ids in benchmark.json), e.g. {clashes[:5]}; training on them "
-                        "would leak the test set. Point DATA_DIR at the train split, not test/")
+        raise DataError(f"{path}: {len(clashes)} of {len(entries)} {acronym_of(scenario)} entries show the images of "
+                        f"test samples in {test_dir}, e.g. {clashes[:3]}; training on them would leak the test set. "
+                        "Point DATA_DIR at the train split, not test/ (or --test-dir at the test split you evaluate on)")
+    return len(identities)
 
 
 # -- states ----------------------------------------------------------------------------------------
@@ -195,8 +231,11 @@ def _rows(states: Sequence[TrainingState], data_dir: str) -> Iterator[dict[str, 
 
 def build(data_dir: str | Path, out: str | Path, *, scenarios: Sequence[str] = DEFAULT_SCENARIOS,
           ambiguous_fraction: float = DEFAULT_AMBIGUOUS_FRACTION, seed: int = 0, output_format: str = "disk",
-          limit: int | None = None, skip_invalid: bool = False, force: bool = False) -> list[ScenarioSummary]:
-    """Write the training set of ``scenarios`` from the train split in ``data_dir`` to ``out``."""
+          limit: int | None = None, skip_invalid: bool = False, force: bool = False,
+          test_dir: str | Path | None = None) -> list[ScenarioSummary]:
+    """Write the training set of ``scenarios`` from the train split in ``data_dir`` to ``out``.
+
+    Entries are checked against the test split in ``test_dir`` (default: :func:`default_test_dir`)."""
     import datasets
 
     if not 0.0 <= ambiguous_fraction <= 1.0:
@@ -209,12 +248,14 @@ def build(data_dir: str | Path, out: str | Path, *, scenarios: Sequence[str] = D
         if not force:
             raise FileExistsError(f"{out} is not empty; pass --force to replace it")
         shutil.rmtree(out)
+    test_split = Path(test_dir) if test_dir is not None else default_test_dir(source)
     all_states: list[TrainingState] = []
     summaries = []
+    compared: dict[str, int] = {}
     for name in scenarios:
         scenario = acronym_of(name)
         path, entries = read_train_split(scenario, source)
-        refuse_test_ids(scenario, path, entries)
+        compared[scenario] = refuse_test_samples(scenario, path, entries, test_split)
         entries = entries[:limit] if limit else entries
         states, fallbacks, invalid = choose_states(scenario, entries, ambiguous_fraction=ambiguous_fraction, seed=seed)
         if invalid and not skip_invalid:
@@ -242,6 +283,8 @@ def build(data_dir: str | Path, out: str | Path, *, scenarios: Sequence[str] = D
     info = {
         "format": INFO_FORMAT, "source": str(source), "seed": seed, "ambiguous_fraction": ambiguous_fraction,
         "output_format": output_format, "rows": len(all_states),
+        "leak_check": {"test_dir": str(test_split), "compared_by": "image files (image_template)",
+                       "test_samples": compared},
         "scenarios": {s.scenario: {"entries": s.entries, "ambiguous": s.ambiguous, "unambiguous": s.unambiguous,
                                    "fallbacks": s.fallbacks, "skipped": list(s.skipped)} for s in summaries},
     }
@@ -305,15 +348,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="entries per scenario (for quick runs)")
     parser.add_argument("--skip-invalid", action="store_true", help="leave out entries the engine cannot play")
     parser.add_argument("--force", action="store_true", help="replace OUT")
+    parser.add_argument("--test-dir", type=Path, help="the test split to check for leaks, by image files (default: "
+                        "test/ beside DATA_DIR, else $PROACTIVEBENCH_DATA_DIR, else the embedded set)")
     args = parser.parse_args(argv)
     try:
         scenarios = [acronym_of(name.strip()) for name in args.scenarios.split(",") if name.strip()]
         summaries = build(args.data_dir, args.out, scenarios=scenarios, ambiguous_fraction=args.ambiguous_fraction,
                           seed=args.seed, output_format=args.format, limit=args.limit, skip_invalid=args.skip_invalid,
-                          force=args.force)
+                          force=args.force, test_dir=args.test_dir)
     except (DataError, FileExistsError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    leak_check = json.loads((args.out / INFO_FILE).read_text("utf-8"))["leak_check"]
     print("\n".join(["rl-data:", *summary_lines(summaries, args.ambiguous_fraction),
+                     f"  no sample shows the images of a test sample in {leak_check['test_dir']} "
+                     f"({sum(leak_check['test_samples'].values())} compared)",
                      f"wrote {args.out} ({args.format}; {INFO_FILE} has these counts)"]))
     return 0

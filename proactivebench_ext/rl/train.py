@@ -37,6 +37,15 @@ GRPO_METADATA_FILE = "proactivebench_grpo.json"  # read by proactivebench_ext.re
 GRPO_METADATA_FORMAT = "proactivebench_grpo/1"
 ACCELERATE_CONFIGS = ("zero3",)
 INSTALL_HINT = "rl-train needs the [rl] extra: pip install -e '.[rl]' (trl, peft; on GPUs also '.[rl-gpu]' for deepspeed)"
+VLLM_HINT = ("--use-vllm needs vLLM, which is not installed: pip install -e '.[rl-vllm]' (a vLLM release TRL supports; "
+             "Linux with CUDA GPUs), or leave out --use-vllm to generate with transformers")
+
+
+def missing_vllm(use_vllm: bool) -> str | None:
+    """The error line for ``--use-vllm`` without vLLM installed, found before any model loads."""
+    from importlib.util import find_spec
+
+    return VLLM_HINT if use_vllm and find_spec("vllm") is None else None
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,10 @@ class Recipe:
     lora_dropout: float = 0.1
     target_modules: tuple[str, ...] = ("q_proj", "k_proj")
     max_completion_length: int = 50  # the evaluation's max_new_tokens (benchmark.json mcqa_generation)
+    # Where the paper is silent, TRL's defaults (GRPOConfig of trl 1.16), named here because they change the method:
+    beta: float = 0.0  # KL coefficient; 0 = no reference model
+    loss_type: str = "dapo"  # token-level normalisation over the accumulated batch
+    temperature: float = 1.0  # sampling temperature of the 8 answers
     use_vllm: bool = False
     seed: int = 0
     save_steps: int = 100  # intermediate checkpoints; 0 = none
@@ -130,6 +143,9 @@ def grpo_config(recipe: Recipe, world_size: int, *, cuda: bool, bf16: bool) -> A
         num_train_epochs=recipe.epochs,
         max_steps=recipe.max_steps,
         max_completion_length=recipe.max_completion_length,
+        beta=recipe.beta,
+        loss_type=recipe.loss_type,
+        temperature=recipe.temperature,
         bf16=bf16,
         use_cpu=not cuda,
         use_vllm=recipe.use_vllm,
@@ -172,9 +188,14 @@ class GenerationTimer:
 
 
 def write_metadata(directory: Path, recipe: Recipe, rows: int, steps: int) -> None:
+    """The label the report's Table 3 reads; the base checkpoint's fingerprint lets it find the base
+    model's runs even when they were evaluated from a copy of that folder."""
+    from ..report.grpo import checkpoint_fingerprint
+
     directory.mkdir(parents=True, exist_ok=True)
     metadata = {
         "format": GRPO_METADATA_FORMAT, "base_model": recipe.model, "proactive_reward": float(recipe.proactive_reward),
+        "base_fingerprint": checkpoint_fingerprint(recipe.model),
         "config": recipe.config_label, "train_data": str(recipe.data), "train_rows": rows, "optimizer_steps": steps,
         "recipe": {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
                    for k, v in asdict(recipe).items()},
@@ -204,6 +225,8 @@ def train(recipe: Recipe) -> dict[str, Any]:
     except ImportError as error:
         raise RuntimeError(f"{INSTALL_HINT} ({error})") from None
     check_proactive_reward(recipe.proactive_reward)
+    if (problem := missing_vllm(recipe.use_vllm)) is not None:
+        raise RuntimeError(problem)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
@@ -266,16 +289,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--global-batch-size", type=int, default=defaults.global_batch_size,
                         help="completions per optimizer step over all processes (paper: 512)")
     parser.add_argument("--per-device-batch-size", type=int, default=defaults.per_device_batch_size)
-    parser.add_argument("--num-generations", type=int, default=defaults.num_generations, help="answers sampled per prompt")
-    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    parser.add_argument("--epochs", type=float, default=defaults.epochs)
+    parser.add_argument("--num-generations", type=int, default=defaults.num_generations,
+                        help="answers sampled per prompt, the GRPO group (paper: 8)")
+    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate, help="AdamW learning rate (paper: 2e-5)")
+    parser.add_argument("--epochs", type=float, default=defaults.epochs, help="passes over the data (paper: 1)")
     parser.add_argument("--max-steps", type=int, default=defaults.max_steps, help="optimizer steps; overrides --epochs")
     parser.add_argument("--lora-rank", type=int, default=defaults.lora_rank)
     parser.add_argument("--lora-alpha", type=int, default=defaults.lora_alpha)
     parser.add_argument("--lora-dropout", type=float, default=defaults.lora_dropout)
     parser.add_argument("--target-modules", default=",".join(defaults.target_modules))
-    parser.add_argument("--max-completion-length", type=int, default=defaults.max_completion_length)
-    parser.add_argument("--use-vllm", action="store_true", help="generate with vLLM (colocated, GPUs only)")
+    parser.add_argument("--max-completion-length", type=int, default=defaults.max_completion_length,
+                        help="tokens per sampled answer (default 50: the evaluation's max_new_tokens; TRL's is 512)")
+    parser.add_argument("--beta", type=float, default=defaults.beta,
+                        help="KL coefficient (paper: not stated; TRL's default 0.0 = no reference model)")
+    parser.add_argument("--loss-type", default=defaults.loss_type,
+                        help="GRPOConfig loss_type: grpo, dr_grpo, dapo, bnpo, ... (paper: not stated; TRL's default dapo)")
+    parser.add_argument("--temperature", type=float, default=defaults.temperature,
+                        help="sampling temperature of the answers (paper: not stated; TRL's default 1.0)")
+    parser.add_argument("--use-vllm", action="store_true",
+                        help="generate with vLLM (colocated, GPUs only; needs the [rl-vllm] extra)")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--save-steps", type=int, default=defaults.save_steps, help="checkpoint every N steps (0: none)")
     parser.add_argument("--no-merge", action="store_true", help="save only the adapter")
@@ -288,6 +320,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     missing = [flag for flag, value in (("--model", args.model), ("--data", args.data), ("--out", args.out)) if not value]
     if missing:
         parser.error(f"the following arguments are required: {', '.join(missing)}")
+    if (problem := missing_vllm(args.use_vllm)) is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
         recipe = Recipe(
             model=args.model, data=args.data, out=args.out, proactive_reward=check_proactive_reward(args.proactive_reward),
@@ -295,7 +330,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             num_generations=args.num_generations, learning_rate=args.learning_rate, epochs=args.epochs,
             max_steps=args.max_steps, lora_rank=args.lora_rank, lora_alpha=args.lora_alpha,
             lora_dropout=args.lora_dropout, target_modules=tuple(m.strip() for m in args.target_modules.split(",") if m.strip()),
-            max_completion_length=args.max_completion_length, use_vllm=args.use_vllm, seed=args.seed,
+            max_completion_length=args.max_completion_length, beta=args.beta, loss_type=args.loss_type,
+            temperature=args.temperature, use_vllm=args.use_vllm, seed=args.seed,
             save_steps=args.save_steps, merge=not args.no_merge, extra=_grpo_args(args.grpo_arg))
         summary = train(recipe)
     except (ValueError, RuntimeError) as error:

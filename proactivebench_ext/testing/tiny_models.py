@@ -70,27 +70,30 @@ def train_tokenizer(vocab_size: int = 400):
 
 
 def build_tiny_llava(directory: Path, *, seed: int = 0, init_range: float = 0.2, image_size: int = 28,
-                     patch_size: int = 14, letters_only: int = 0) -> Path:
+                     patch_size: int = 14, letters_only: int = 0, extra_tokens: tuple[str, ...] = (),
+                     hidden_size: int = 32, vocab_size: int = 400) -> Path:
     """Save a tiny random LLaVA (model + processor) to ``directory`` and return it.
 
     ``letters_only=n`` makes it answer like a multiple-choice model: its generation config
     suppresses every token but end-of-sequence and the n tokens "A." ... so every reply starts
     with an option letter (which letter still depends on image and prompt). That lets a random
     model make accepted requests, so multi-turn episodes happen through a real backend.
+    ``extra_tokens`` are added to the vocabulary whole (``bench/grpo_learning.py`` adds "A. I", ...
+    so a two-layer model can see which letter holds an abstain option).
     """
     import torch
     from transformers import CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
 
     directory = Path(directory)
-    tokenizer = train_tokenizer()
+    tokenizer = train_tokenizer(vocab_size)
     letter_tokens = [f"{chr(65 + i)}." for i in range(letters_only)]
-    tokenizer.add_tokens(letter_tokens)
+    tokenizer.add_tokens([*letter_tokens, *extra_tokens])
     image_token_id = tokenizer.convert_tokens_to_ids("<image>")
     num_patches = (image_size // patch_size) ** 2
-    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                              image_size=image_size, patch_size=patch_size, projection_dim=32,
+    vision = CLIPVisionConfig(hidden_size=hidden_size, intermediate_size=2 * hidden_size, num_hidden_layers=2, num_attention_heads=2,
+                              image_size=image_size, patch_size=patch_size, projection_dim=hidden_size,
                               initializer_range=init_range)
-    text = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+    text = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=2 * hidden_size, num_hidden_layers=2,
                        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=4096,
                        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                        pad_token_id=tokenizer.pad_token_id, initializer_range=init_range)

@@ -114,3 +114,57 @@ def test_unreadable_label_names_the_file(tmp_path):
     (broken / METADATA_FILE).write_text("{}", "utf-8")
     write_run(tmp_path / "runs" / "x", str(broken), scores(0))
     assert cli.main([str(tmp_path / "runs"), "--out", str(tmp_path / "report"), "--no-plots"]) == 2
+
+
+def fake_checkpoint(folder: Path, weights: bytes) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text('{"model_type": "llava"}', "utf-8")
+    (folder / "model.safetensors").write_bytes(weights)
+    return folder
+
+
+def test_a_copied_checkpoint_and_a_copied_base_are_linked_without_grpo_run(tmp_path, monkeypatch):
+    """The trained checkpoint is evaluated from a copy, recorded relative to where lmms-eval ran; the
+    base model from a copy of its folder. The labels and the base fingerprint link them, no --grpo-run."""
+    import shutil
+
+    from proactivebench_ext.report.grpo import checkpoint_fingerprint
+
+    base = fake_checkpoint(tmp_path / "train" / "base", b"base weights" * 100)
+    trained = checkpoint(tmp_path / "train" / "run" / "merged", str(base), 0.75)
+    label = json.loads((trained / METADATA_FILE).read_text("utf-8"))
+    (trained / METADATA_FILE).write_text(json.dumps({**label, "base_fingerprint": checkpoint_fingerprint(base)}), "utf-8")
+    evaluation = tmp_path / "elsewhere"
+    shutil.copytree(trained, evaluation / "copied")
+    shutil.copytree(base, evaluation / "base_copy")
+    shutil.rmtree(tmp_path / "train")  # neither original folder exists any more
+    fake_checkpoint(evaluation / "other", b"other weights" * 100)
+    write_run(evaluation / "runs" / "trained" / "copied", "copied", scores(2))  # lmms-eval names its folder after it
+    write_run(evaluation / "runs" / "other", str(evaluation / "other"), scores(5))
+    write_run(evaluation / "runs" / "base", str(evaluation / "base_copy"), scores(0),
+              reference={s: 90.0 for s in SCENARIO_ACRONYMS})
+    monkeypatch.chdir(tmp_path)  # the report runs elsewhere: "copied" is found beside the results files
+    assert cli.main([str(evaluation / "runs"), "--out", str(tmp_path / "report"), "--no-plots"]) == 0
+    (group,) = json.loads((tmp_path / "report" / "report.json").read_text("utf-8"))["grpo"]["groups"]
+    assert group["base_model"] == str(base)
+    assert [(r["config"], r["model_id"]) for r in group["rows"]] == [
+        ("original", str(evaluation / "base_copy")), ("r_p=0.75", "copied"), ("reference", str(evaluation / "base_copy"))]
+    assert group["rows"][1]["ours"]["QD"]["acc"] == scores(2)["QD"][0]
+    assert group["rows"][2]["ours"]["QD"] == {"acc": 90.0, "n": 10}
+
+
+def test_a_base_model_with_other_weights_is_not_the_original(tmp_path):
+    from proactivebench_ext.report.grpo import checkpoint_fingerprint
+
+    base = fake_checkpoint(tmp_path / "base", b"base weights" * 100)
+    impostor = fake_checkpoint(tmp_path / "impostor", b"other weights" * 100)
+    assert checkpoint_fingerprint(base) != checkpoint_fingerprint(impostor)
+    assert checkpoint_fingerprint(tmp_path / "nowhere") is None
+    trained = checkpoint(tmp_path / "trained", "/gone/base", 0.5)
+    label = json.loads((trained / METADATA_FILE).read_text("utf-8"))
+    (trained / METADATA_FILE).write_text(json.dumps({**label, "base_fingerprint": checkpoint_fingerprint(base)}), "utf-8")
+    write_run(tmp_path / "runs" / "trained", str(trained), scores(1))
+    write_run(tmp_path / "runs" / "impostor", str(impostor), scores(0))
+    assert cli.main([str(tmp_path / "runs"), "--out", str(tmp_path / "report"), "--no-plots"]) == 0
+    (group,) = json.loads((tmp_path / "report" / "report.json").read_text("utf-8"))["grpo"]["groups"]
+    assert [r["model_id"] for r in group["rows"]] == [None, str(trained), None]

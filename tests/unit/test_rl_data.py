@@ -134,10 +134,56 @@ def test_parquet_format(train_split, tmp_path):
     assert dataset.features["image"].__class__.__name__ == "Image"
 
 
-def test_test_ids_are_refused(tmp_path):
-    with pytest.raises(DataError, match="ids of the benchmark's test set"):
-        rl_data.build(embedded_data_dir(), tmp_path / "out", scenarios=["QD"])
-    assert rl_data.main([str(embedded_data_dir()), "--out", str(tmp_path / "cli")]) == 2
+def test_test_samples_are_refused(tmp_path):
+    with pytest.raises(DataError, match="show the images of test samples"):
+        rl_data.build(embedded_data_dir(), tmp_path / "out", scenarios=["QD"], test_dir=embedded_data_dir())
+    assert rl_data.main([str(embedded_data_dir()), "--out", str(tmp_path / "cli"),
+                         "--test-dir", str(embedded_data_dir())]) == 2
+
+
+def _rewrite_ids(source: Path, target: Path, acronym: str, ids: list[int]) -> list[dict]:
+    """``source``'s rows of one scenario written to ``target`` with other ids (and its image folder linked)."""
+    name = dataset_name(acronym)
+    rows = [json.loads(line) for line in (source / f"{name}_preprocessed.jsonl").read_text("utf-8").splitlines()]
+    rows = [entry for entry in rows if not layout.is_dropped(entry)][: len(ids)]
+    target.mkdir(parents=True, exist_ok=True)
+    text = "".join(json.dumps({**entry, "id": new_id}) + "\n" for entry, new_id in zip(rows, ids))
+    (target / f"{name}_preprocessed.jsonl").write_text(text, "utf-8")
+    if not (target / name).exists():
+        (target / name).symlink_to(source / name, target_is_directory=True)
+    return rows
+
+
+def test_train_rows_numbered_like_the_test_set_are_not_a_leak(train_split, tmp_path):
+    """A train split that numbers its rows as the test set does (from 0, ids of filter_ids) holds
+    other samples: it is accepted, because samples are compared by their images, not their ids."""
+    test_style = sorted(layout.test_ids("QD"))[:PER_SCENARIO]
+    _rewrite_ids(train_split, tmp_path / "train", "QD", test_style)
+    out = tmp_path / "out"
+    rl_data.build(tmp_path / "train", out, scenarios=["QD"], test_dir=embedded_data_dir())
+    assert sorted(int(row["sample_id"]) for row in rl_data.load_training_data(out)) == test_style
+    check = json.loads((out / rl_data.INFO_FILE).read_text("utf-8"))["leak_check"]
+    assert check["test_dir"] == str(embedded_data_dir()) and check["test_samples"]["QD"] > 0
+
+
+def test_a_renumbered_test_sample_is_caught(train_split, tmp_path):
+    """A test sample copied into a train split under an id the test filter never keeps still leaks."""
+    outside = [10**6 + i for i in range(2)]
+    assert not set(outside) & layout.test_ids("COCO")
+    copied = _rewrite_ids(embedded_data_dir(), tmp_path / "train", "COCO", outside)
+    with pytest.raises(DataError, match=f"id {outside[0]} = test id {copied[0]['id']}"):
+        rl_data.build(tmp_path / "train", tmp_path / "out", scenarios=["COCO"], test_dir=embedded_data_dir())
+    assert rl_data.main([str(tmp_path / "train"), "--out", str(tmp_path / "cli"), "--scenarios", "COCO",
+                         "--test-dir", str(embedded_data_dir())]) == 2
+
+
+def test_the_test_split_beside_the_train_split_is_the_default(tmp_path):
+    root = tmp_path / "data"
+    _rewrite_ids(embedded_data_dir(), root / "test", "QD", sorted(layout.test_ids("QD"))[:2])
+    _rewrite_ids(embedded_data_dir(), root / "train", "QD", [10**6, 10**6 + 1])
+    assert rl_data.default_test_dir(root / "train") == (root / "test").resolve()
+    with pytest.raises(DataError, match="show the images of test samples"):
+        rl_data.build(root / "train", tmp_path / "out", scenarios=["QD"])
 
 
 def test_missing_image_names_the_file(train_split, tmp_path):
