@@ -61,9 +61,15 @@ def model_args(checkpoint: Path, family: str) -> str:
     return ",".join(f"{key}={value}" for key, value in args.items())
 
 
-def play_both(family: str, synth_dir: Path, offline_env: dict[str, str], tmp_path_factory) -> tuple[list, dict]:
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("checkpoints")
+    return {family: PARITY[family]["build"](folder / family) for family in PARITY}
+
+
+def play_both(family: str, checkpoint: Path, synth_dir: Path, offline_env: dict[str, str],
+              tmp_path_factory) -> tuple[list, dict]:
     """(reference episodes, lmms-eval records by (scenario, sample id)) for one family."""
-    checkpoint = PARITY[family]["build"](tmp_path_factory.mktemp(family) / "checkpoint")
     run = run_lmms_eval(["--model", PARITY[family]["backend"], "--model_args", model_args(checkpoint, family),
                          "--batch_size", str(PARITY[family]["batch_size"]), "--tasks", "proactivebench"],
                         {**offline_env, "PROACTIVEBENCH_DATA_DIR": str(synth_dir)}, tmp_path_factory.mktemp(f"{family}_run"))
@@ -89,8 +95,9 @@ def differences(episode: ReferenceEpisode, record: dict[str, Any]) -> list[str]:
 
 
 @pytest.mark.parametrize("family", sorted(PARITY))
-def test_lmms_eval_plays_every_turn_like_the_reference_loop(family, synth_dir, offline_env, tmp_path_factory):
-    episodes, records = play_both(family, synth_dir, offline_env, tmp_path_factory)
+def test_lmms_eval_plays_every_turn_like_the_reference_loop(family, checkpoints, synth_dir, offline_env,
+                                                            tmp_path_factory):
+    episodes, records = play_both(family, checkpoints[family], synth_dir, offline_env, tmp_path_factory)
     assert len(episodes) == 7 * PER_SCENARIO and len(records) == len(episodes)
     mismatched = {(episode.scenario, episode.sample_id): differences(episode, records[episode.scenario, str(episode.sample_id)])
                   for episode in episodes}
@@ -135,3 +142,35 @@ def test_the_documented_commands_use_the_parity_settings(family):
     assert batch == str(parity["batch_size"]), f"docs/models.md's {parity['backend']} command batches: {words}"
     if parity["backend"] == "qwen2_5_vl":  # the backend refuses unknown keys: a dtype would end the run
         assert "dtype" not in documented
+
+
+def test_the_backends_defaults_are_not_the_protocol(checkpoints, synth_dir):
+    """Why the documented arguments are needed: without them each backend shows the model other inputs."""
+    import inspect
+
+    import torch
+    from lmms_eval.models.simple.llava_hf import LlavaHf
+    from lmms_eval.models.simple.qwen2_5_vl import Qwen2_5_VL
+    from PIL import Image
+    from qwen_vl_utils import process_vision_info
+    from transformers import AutoConfig, AutoProcessor
+
+    # llava_hf's dtype=auto keeps the stored dtype: float32 here, not the protocol's bfloat16.
+    assert inspect.signature(LlavaHf.__init__).parameters["dtype"].default == "auto"
+    assert AutoConfig.from_pretrained(checkpoints["llava_onevision"]).dtype == torch.float32
+
+    # qwen2_5_vl's default pixel bounds resize a synthetic frame to 18x the image tokens the
+    # released processor settings (the reference's) give it.
+    defaults = inspect.signature(Qwen2_5_VL.__init__).parameters
+    bounds = {name: defaults[name].default for name in ("min_pixels", "max_pixels")}
+    assert bounds != {name: int(value) for name, value in PARITY["qwen2_5_vl"]["model_args"].items()}
+    frame = next(synth_dir.glob("Realistic-Occlusion-Dataset/*.jpg"))
+    messages = [{"role": "user", "content": [{"type": "image", "image": Image.open(frame).convert("RGB")},
+                                             {"type": "text", "text": "?"}]}]
+    images, _ = process_vision_info(messages)
+    tokens = {}
+    for name, kwargs in (("reference", {}), ("backend default", bounds)):
+        processor = AutoProcessor.from_pretrained(checkpoints["qwen2_5_vl"], **kwargs)
+        grid = processor.image_processor(images=images, return_tensors="pt")["image_grid_thw"]
+        tokens[name] = int(grid.prod()) // processor.image_processor.merge_size ** 2
+    assert tokens["backend default"] > 10 * tokens["reference"], tokens
