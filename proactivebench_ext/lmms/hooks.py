@@ -35,7 +35,7 @@ from ..core.variants import MAX_AGENTIC_STEPS, get_variant
 from ..data.layout import DATA_DIR_ENV, DOWNLOAD_ENV, embedded_data_dir, jsonl_path, resolve_data_dir
 from ..data.validate import Fault, TestRow, scan_test_set
 from . import faults
-from .runtime import backends, lmms_eval_version, lockstep, output, provenance
+from .runtime import api_retries, backends, lmms_eval_version, lockstep, output, provenance
 from .runtime.options import refuse_unsafe_caching
 
 Settings = Mapping[str, Any]
@@ -130,6 +130,7 @@ def process_docs(dataset: Any, variant: str | None = None) -> Any:
         lockstep.announce_stock_runner(f"the lockstep driver stays off on lmms-eval {lmms_eval_version()}, which it "
                                        "was not tested with")
     output.install()  # whole, strict result files; a failed write fails the run
+    api_retries.install()  # max_retries of the openai backends counts every attempt
     refuse_unsafe_caching(sys.argv, allow_response_cache=lockstep_on)
     if lockstep_on:
         lockstep.pin_cache_run_id(sys.argv)

@@ -51,7 +51,7 @@ from ..judge.phase import (
 )
 from ..judge.prompts import strip_reasoning
 from . import faults, hooks
-from .runtime import provenance
+from .runtime import api_retries, output, provenance
 from .runtime.options import refuse_unsafe_caching
 
 Doc = Mapping[str, Any]
@@ -93,6 +93,8 @@ def process_docs(dataset: Any, oeg_variant: str | None = None) -> Any:
     import datasets
 
     provenance.install()  # the results file records where the data came from
+    output.install()  # whole, strict result files; a failed write fails the run
+    api_retries.install()  # max_retries of the openai backends counts every attempt
     specs = [{**spec, "oeg_variant": oeg_variant or spec["oeg_variant"]} for spec in dataset]
     multiturn = any(OEG_VARIANTS[spec["oeg_variant"]].multiturn for spec in specs if spec["oeg_variant"] in OEG_VARIANTS)
     if multiturn:

@@ -293,3 +293,19 @@ def test_open_ended_episodes_that_were_answered_count_as_played(monkeypatch):
     oeg_hooks.process_results(docs[1], ["A banana."])
     _, errors, status = faults._report.lines({})
     assert status == faults.EXIT_FAULTS and errors[0].startswith("ProactiveBench proactivebench_oeg_rod: 1 of 2 episode(s)")
+
+
+def test_the_pin_also_covers_single_turn_calls_and_keeps_the_backend_vetted(monkeypatch):
+    import openai
+    from lmms_eval.models.chat.openai import OpenAICompatible
+
+    stock = OpenAICompatible.__dict__["generate_until"]
+    monkeypatch.setattr(OpenAICompatible, "generate_until", stock)
+    assert api_retries.install() and api_retries.install()  # once, then already in place
+    wrapped = OpenAICompatible.__dict__["generate_until"]
+    assert wrapped is not stock and wrapped.__wrapped__ is stock
+    backend = object.__new__(OpenAICompatible)
+    backend.client = openai.OpenAI(api_key="EMPTY", base_url="http://127.0.0.1:9/v1")
+    backend.num_concurrent, backend.adaptive_concurrency = 4, False
+    assert backend.generate_until([]) == [] and backend.client.max_retries == 0
+    assert lockstep.overlap_concurrency(backend)[0] == 4  # still known as lmms-eval's thread-safe openai backend

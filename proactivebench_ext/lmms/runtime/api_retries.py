@@ -3,14 +3,19 @@
 lmms-eval 0.7.3 builds its ``openai.OpenAI`` client without ``max_retries``, so the SDK's own
 retries (2 by default, with their own back-off) run inside each of the backend's attempts: with
 ``max_retries=2`` a failing request was sent 6 times, and a dead server took three times as long
-to give up. Before our runner sends the first request it switches the SDK's retries off on that
+to give up. Before the backend sends its first request the SDK's retries are switched off on that
 client (``client.with_options(max_retries=0)``), so the backend's loop is the only one: a request
-is sent at most ``max_retries`` times. Gate: the lmms-eval versions below and a backend class of
-lmms-eval's ``openai`` modules whose client is an ``openai`` SDK client; anything else is left as is.
+is sent at most ``max_retries`` times. :func:`install` (called by our tasks' ``process_docs``)
+wraps the ``generate_until`` of those backend classes already loaded to do so, which covers
+single-turn tasks too; our agentic runner also does it directly. Gate: the lmms-eval versions
+below and a backend class of lmms-eval's ``openai`` modules whose client is an ``openai`` SDK
+client; anything else is left as is.
 """
 
 from __future__ import annotations
 
+import functools
+import sys
 from typing import Any
 
 from . import lmms_eval_version
@@ -37,3 +42,30 @@ def pin_client_retries(lm: Any) -> bool:
     lm.client = client.with_options(max_retries=0)
     setattr(lm, _PINNED, True)
     return True
+
+
+def install() -> bool:
+    """Pin the retries in ``generate_until`` of lmms-eval's loaded ``openai`` backend classes; True
+    when at least one is (already) wrapped. Names are kept, so the lockstep runner still knows them."""
+    if lmms_eval_version() not in TESTED_LMMS_EVAL:
+        return False
+    wrapped = False
+    for name in PATCHED_BACKEND_MODULES:
+        backend = getattr(sys.modules.get(name), "OpenAICompatible", None)
+        stock = getattr(backend, "__dict__", {}).get("generate_until")
+        if stock is None:
+            continue
+        if not getattr(stock, _PINNED, False):
+            backend.generate_until = _pinning(stock)
+        wrapped = True
+    return wrapped
+
+
+def _pinning(stock: Any) -> Any:
+    @functools.wraps(stock)
+    def generate_until(self: Any, requests: Any) -> Any:
+        pin_client_retries(self)
+        return stock(self, requests)
+
+    setattr(generate_until, _PINNED, True)
+    return generate_until
