@@ -385,6 +385,10 @@ def test_results_record_synthetic_data_and_where_it_came_from(lmms_runs):
         table_end = log.rindex("|proactivebench [synthetic]")  # lmms-eval's own table carries the mark
         assert "ran on SYNTHETIC data" in log[table_end:]  # and a last warning after it
     assert _block(lmms_runs["synth"])["tasks"]["proactive_rod"]["episodes"]["loaded"] == 2
+    if "tiny" in lmms_runs:  # a real backend: the weights' dtype, read before lmms-eval frees them
+        settings = _block(lmms_runs["tiny"])["settings"]
+        assert settings["dtype"] == "float32" and settings["batch_size"] == 1 and not settings["paper_parity"]
+        assert settings["differences"] == ["dtype float32, the paper used bfloat16"]
 
 
 def test_a_folder_without_the_marker_is_a_folder_with_a_stable_fingerprint(lmms_runs):

@@ -134,8 +134,12 @@ def _docs_facts(task: Any) -> tuple[int, int, str | None, str | None]:
     return len(docs), sum(1 for f in faults if f), str(first["scenario"]), str(first["data_dir"])
 
 
-def annotate(results: dict[str, Any], eval_tasks: list[Any], lm: Any, cli_args: Any) -> None:
-    """Add the ``proactivebench`` block and the alias marks to a rank-0 results dict (in place)."""
+def annotate(results: dict[str, Any], eval_tasks: list[Any], lm: Any, cli_args: Any, dtype: str | None = None) -> None:
+    """Add the ``proactivebench`` block and the alias marks to a rank-0 results dict (in place).
+
+    ``dtype`` is the one observed before the evaluation: lmms-eval's ``lm.clean()`` deletes the
+    weights at its end.
+    """
     from ... import __version__
     from ...core.naming import parse_task_name
     from ...data.provenance import describe, engine_version
@@ -184,7 +188,7 @@ def annotate(results: dict[str, Any], eval_tasks: list[Any], lm: Any, cli_args: 
                     _mark(results[table][group], SYNTHETIC_MARK, group)
     model_args = getattr(cli_args, "model_args", None)
     batch_size = getattr(lm, "batch_size", None) or getattr(cli_args, "batch_size", None)
-    dtype = observed_dtype(lm, model_args)
+    dtype = dtype or observed_dtype(lm, model_args)
     settings = {"model": getattr(cli_args, "model", None), "model_args": model_args, "dtype": dtype,
                 "batch_size": batch_size, "generation_kwargs": generation,
                 **parity(dtype, batch_size, generation)}
@@ -218,12 +222,17 @@ def _mark(entry: dict[str, Any], mark: str, name: str) -> None:
 def wrap(stock: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(stock)
     def evaluate(lm: Any, task_dict: Any, *args: Any, **kwargs: Any) -> Any:
+        cli_args = kwargs.get("cli_args")
+        try:
+            dtype = observed_dtype(lm, getattr(cli_args, "model_args", None))
+        except Exception:  # noqa: BLE001 - a backend's property failing is no reason to lose the run
+            dtype = None
         results = stock(lm, task_dict, *args, **kwargs)
         if isinstance(results, dict):
             from lmms_eval.evaluator_utils import get_task_list
 
             try:
-                annotate(results, get_task_list(task_dict), lm, kwargs.get("cli_args"))
+                annotate(results, get_task_list(task_dict), lm, cli_args, dtype)
             except Exception as error:  # noqa: BLE001 - never lose a run's results to its provenance
                 results.setdefault(BLOCK, {"format": FORMAT, "error": f"{type(error).__name__}: {error}"})
                 _warn(f"ProactiveBench: could not record where the data came from ({error}); the results file "
