@@ -16,8 +16,9 @@ Kinds of source:
 
 The fingerprint hashes the JSONL rows the test set uses (canonical JSON of each, in file order:
 the rows the id filter keeps, as the loader sees them) and the listing of the image folders
-(relative path and size of every file, never the image bytes), so it takes well under a second
-on the 7,557-sample release and changes when any row or any image file's name or size does.
+(relative path and size of every file, never the image bytes), so a release-sized folder (7,557
+rows, 75,570 files) takes about 1.4 s for all seven scenarios (``bench/provenance.py``), and it
+changes when any test row or any image file's name or size does.
 """
 
 from __future__ import annotations
