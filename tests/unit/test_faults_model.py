@@ -309,3 +309,13 @@ def test_the_pin_also_covers_single_turn_calls_and_keeps_the_backend_vetted(monk
     backend.num_concurrent, backend.adaptive_concurrency = 4, False
     assert backend.generate_until([]) == [] and backend.client.max_retries == 0
     assert lockstep.overlap_concurrency(backend)[0] == 4  # still known as lmms-eval's thread-safe openai backend
+
+
+def test_a_bad_pool_setting_that_reaches_the_runner_fails_the_run(monkeypatch):
+    monkeypatch.setattr(faults, "_report", faults._RunReport())
+    monkeypatch.setenv(lockstep.POOL_VARIABLE, "abc")  # refused at start too (runtime.environment)
+    task_dict, requests = agentic_requests()
+    with pytest.raises(ValueError, match=lockstep.POOL_VARIABLE):
+        lockstep.make_runner(lambda *a, **k: [])(FirstCallableBackend(task_dict), requests[:1])
+    _, errors, status = faults._report.lines({})
+    assert status == faults.EXIT_FAULTS and "the lockstep runner: ValueError" in errors[0]
