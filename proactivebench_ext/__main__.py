@@ -29,6 +29,10 @@ COMMANDS = {
 }
 
 
+# Variables a command deliberately ignores are not checked for it: the demo always plays the embedded set.
+IGNORES = {"demo": ("PROACTIVEBENCH_DATA_DIR", "PROACTIVEBENCH_DOWNLOAD")}
+
+
 def usage() -> str:
     lines = ["usage: python -m proactivebench_ext [--version] <command> [args]", "", "commands:"]
     lines += [f"  {name:12s} {help_text}" for name, (_, help_text) in COMMANDS.items()]
@@ -55,9 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         print(unknown_command(name), file=sys.stderr)
         return 2
     if not {"-h", "--help"} & set(rest):
+        import os
+
         from .lmms.runtime.environment import refuse_bad_settings
 
-        if refuse_bad_settings(program=f"proactivebench_ext {name}"):
+        checked = {key: value for key, value in os.environ.items() if key not in IGNORES.get(name, ())}
+        if refuse_bad_settings(checked, program=f"proactivebench_ext {name}"):
             return 2
     module = importlib.import_module(COMMANDS[name][0])
     return int(module.main(rest) or 0)

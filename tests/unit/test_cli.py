@@ -81,6 +81,20 @@ def test_commands_refuse_a_bad_setting_before_running(monkeypatch, capsys):
                    "(episodes in play at once) (unset it for the default)"]
 
 
+def test_the_demo_is_not_stopped_by_the_data_variables_it_ignores(tmp_path, monkeypatch, capsys):
+    import types
+
+    ran = []
+    fake_demo = types.SimpleNamespace(main=lambda argv: ran.append(argv) or 0)
+    real_import = __import__("importlib").import_module
+    monkeypatch.setattr("importlib.import_module",
+                        lambda name: fake_demo if name == "proactivebench_ext.demo" else real_import(name))
+    monkeypatch.setenv("PROACTIVEBENCH_DATA_DIR", str(tmp_path / "nowhere"))
+    assert main(["demo", "--out", "x"]) == 0 and ran == [["--out", "x"]]
+    assert main(["tasks-path"]) == 2  # every other command still refuses it
+    assert "PROACTIVEBENCH_DATA_DIR" in capsys.readouterr().err
+
+
 # -- the PROACTIVEBENCH_* table ----------------------------------------------------------------------
 def _package_variables() -> set[str]:
     import re
