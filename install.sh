@@ -246,6 +246,7 @@ print(m.version("torchvision"))' 2>/dev/null || true
 # below may replace it; its torchvision line likewise once that is settled.
 sed "s/^torch==.*/torch==$have/" constraints.txt >"$tmp/constraints.txt"
 [ "$(grep -c "^torch==$have\$" "$tmp/constraints.txt")" = 1 ] || die "constraints.txt must pin torch on one line"
+vision_dist() { "$py" -c 'import importlib.metadata as m; print(m.version("torchvision"))' 2>/dev/null || true; }
 vision="$(vision_now)"
 if [ "$TORCHVISION" = skip ]; then
   echo "= torchvision: skipped (TORCHVISION=skip)${vision:+; the installed $vision stays}"
@@ -272,13 +273,16 @@ else
       echo "= torchvision: torch is a +$label build and PyTorch's index for it is not reachable: trying pip's own"
     fi
   fi
+  before="$(vision_dist)"
   pip_run "$py" -m pip install --quiet -c "$tmp/constraints.txt" ${vision_index[@]+"${vision_index[@]}"} \
     "torch==$have" "$want" || die "pip could not install $want beside torch $have (above). TORCHVISION=skip installs without it"
   vision="$(vision_now)"
   if [ -z "$vision" ]; then
-    bad="$("$py" -c 'import importlib.metadata as m; print(m.version("torchvision"))' 2>/dev/null || true)"
+    bad="$(vision_dist)"
+    fix="Install the torchvision built for this torch from the index that torch came from, or TORCH=default for the tested pair torch $TORCH_VERSION + torchvision $TORCHVISION_VERSION, or TORCHVISION=skip to go without"
+    [ "$bad" = "$before" ] && die "the installed torchvision ${bad:-?} does not work with torch $have (torchvision.ops.nms fails) and pip kept it. $fix"
     run "$py" -m pip uninstall --quiet --yes torchvision
-    die "torchvision ${bad:-?} was installed but does not work with torch $have (torchvision.ops.nms fails), so it was removed again. Install the torchvision built for this torch from the index that torch came from, or TORCH=default for the tested pair torch $TORCH_VERSION + torchvision $TORCHVISION_VERSION, or TORCHVISION=skip to go without"
+    die "torchvision ${bad:-?} was installed but does not work with torch $have (torchvision.ops.nms fails), so it was removed again. $fix"
   fi
   echo "= torchvision: installed $vision"
 fi
