@@ -174,9 +174,11 @@ def first_request_fault(doc: Doc, settings: Mapping[str, Any] | None,
 LMMS_EVAL_FAILURE_PREFIXES = ("[LMMS_EVAL_REQUEST_FAILED", "[LMMS_EVAL_BUDGET_EXCEEDED]")
 _RUNNER_FAILURE = re.compile(r"\[PROACTIVEBENCH_REQUEST_FAILED kind=(model|data)\] ?(.*)", re.S)
 # Where an exception raised while the backend prepares an image comes from (transformers' image and
-# video processors, PIL): the image is at fault, not the model.
+# video processors, PIL, qwen_vl_utils, which lmms-eval's Qwen backends call before the processor):
+# the image is at fault, not the model.
 _IMAGE_PROCESSING_FILES = re.compile(r"[/\\](image_processing[^/\\]*|image_utils|image_transforms|"
-                                     r"video_processing[^/\\]*|video_utils)\.py$|[/\\]PIL[/\\]")
+                                     r"video_processing[^/\\]*|video_utils)\.py$|[/\\]PIL[/\\]|"
+                                     r"[/\\]qwen_vl_utils[/\\]")
 NO_RESPONSE = "the backend returned no response for this request"
 
 

@@ -120,6 +120,11 @@ def test_exceptions_from_image_preprocessing_are_data_faults():
     except ZeroDivisionError as error:
         assert faults.raised_by_image_processing(error)
         assert faults.request_failure(faults.exception_answer(error)).kind == "data"
+    from qwen_vl_utils import process_vision_info  # the qwen2_5_vl backend's first step: a 1x250 crop fails there
+
+    with pytest.raises(ValueError, match="aspect ratio") as raised:
+        process_vision_info([{"role": "user", "content": [{"type": "image", "image": Image.new("RGB", (1, 250))}]}])
+    assert faults.request_failure(faults.exception_answer(raised.value)).kind == "data"
     try:
         raise RuntimeError("CUDA out of memory") from ValueError("inner")
     except RuntimeError as error:
