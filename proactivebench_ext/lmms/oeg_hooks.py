@@ -147,9 +147,10 @@ def _data_fault(doc: Doc) -> Fault | None:
     return faults.doc_fault(doc) or faults.first_request_fault(doc, {}, partial(hooks.load_first_request, doc, {}))
 
 
-def _errored(doc: Doc, fault: Fault) -> dict[str, Any]:
-    return {**faults.errored_values(doc, fault), "oeg_judge": {"status": ERRORED, "error": f"data fault: {fault.reason}",
-                                                               "fault": fault.to_json()}}
+def _errored(doc: Doc, fault: Fault | faults.RequestFault, answered: bool = False) -> dict[str, Any]:
+    kind = getattr(fault, "kind", "data")
+    return {**faults.errored_values(doc, fault, answered),
+            "oeg_judge": {"status": ERRORED, "error": f"{kind} fault: {fault.reason}", "fault": faults.fault_json(fault)}}
 
 
 def _text(response: Any) -> str:
@@ -168,9 +169,7 @@ def process_results(doc: Doc, results: Sequence[Any]) -> dict[str, Any]:
     answer, judge_in = _text(results), oeg_input(doc)
     failure = faults.request_failure(answer)  # the request got no answer: a model fault, never judged
     if failure is not None:
-        fault = faults.request_fault(failure, answer, 0, judge_in.prompt, None)
-        return {**faults.errored_values(doc, fault), "oeg_judge": {"status": ERRORED, "error": f"model fault: {fault.reason}",
-                                                                   "fault": fault.to_json()}}
+        return _errored(doc, faults.request_fault(failure, answer, 0, judge_in.prompt, None))
     if judge_configured():
         settings = JudgeSettings.from_env()
         try:
@@ -210,7 +209,8 @@ def map_turn(doc: Doc, episode: Episode, model_output: str) -> dict[str, Any]:
             "fed_answer": fed, "how": how}
 
 
-def multiturn_record(doc: Doc, episode: Episode, steps: list[dict[str, Any]], fault: Fault | None = None) -> dict[str, Any]:
+def multiturn_record(doc: Doc, episode: Episode, steps: list[dict[str, Any]],
+                     fault: Fault | faults.RequestFault | None = None) -> dict[str, Any]:
     unjudged = any(step["status"] != JUDGED for step in steps)
     error = next((step["error"] for step in steps if step["error"]), None)
     record = hooks.episode_record(doc, episode, error=f"unjudged: {error}" if unjudged else None, fault=fault)
@@ -243,7 +243,13 @@ def doc_to_text_multiturn(doc: Doc, lmms_eval_specific_kwargs: Mapping[str, Any]
     answers = list(previous_round_info["answers"]) if previous_round_info else []
     steps = [dict(step) for step in previous_round_info["steps"]] if previous_round_info else []
     episode = hooks.replay(doc, answers)
-    step = map_turn(doc, episode, _text(previous_output[-1] if previous_output else ""))
+    latest = _text(previous_output[-1] if previous_output else "")
+    failure = faults.request_failure(latest)
+    if failure is not None:  # the request got no answer: a model fault, never sent to the judge
+        record = multiturn_record(doc, episode, steps, _request_fault(episode, failure, latest))
+        info = {"answers": answers, "steps": steps, "state": {"done": True, "correct": False, "errored": True}}
+        return None, None, True, [dump_record(record)], info
+    step = map_turn(doc, episode, latest)
     steps.append(step)
     if step["status"] == JUDGED:
         answers.append(step["fed_answer"])
@@ -271,7 +277,11 @@ def process_results_multiturn(doc: Doc, results: Sequence[Any]) -> dict[str, Any
         record = None
     if faults.doc_fault(doc):
         return _errored(doc, faults.doc_fault(doc))  # type: ignore[arg-type]
-    if isinstance(record, dict) and record.get("format") == MULTITURN_FORMAT and record.get("fault"):
+    if isinstance(record, dict) and record.get("format") == MULTITURN_FORMAT and faults.is_request_fault(record.get("fault")):
+        stated = _confirmed_request_fault(doc, record)
+        if stated is not None:
+            return _errored(doc, stated, answered=bool(record.get("turns")))
+    elif isinstance(record, dict) and record.get("format") == MULTITURN_FORMAT and record.get("fault"):
         confirmed = _confirmed_fault(doc, record)
         if confirmed is not None:
             return _errored(doc, confirmed)
@@ -283,6 +293,23 @@ def process_results_multiturn(doc: Doc, results: Sequence[Any]) -> dict[str, Any
     return {**faults.played_values({}, doc), "acc": None if unjudged else (100.0 if record["correct"] else 0.0),
             "psr": None if unjudged else float(record["num_requests"]),
             "unjudged": float(unjudged), "malformed": float(record["malformed"])}
+
+
+def _request_fault(episode: Episode, failure: faults.RequestFailure, answer: str) -> faults.RequestFault:
+    turn = episode.observe()
+    return faults.request_fault(failure, answer, turn.index, turn.prompt, turn.relative_image_path)
+
+
+def _confirmed_request_fault(doc: Doc, record: Mapping[str, Any]) -> faults.RequestFault | None:
+    """The request fault a multi-turn record names, if its failure text is one and the episode was
+    still waiting for that request (turn and request rebuilt from the doc)."""
+    answer = record["fault"].get("answer")
+    failure = faults.request_failure(answer)
+    answers = [turn.get("answer", "") for turn in record.get("turns", []) if isinstance(turn, dict)]
+    episode = hooks.replay(doc, answers)
+    if failure is None or episode.done or len(episode.history) != len(answers):
+        return None
+    return _request_fault(episode, failure, str(answer))
 
 
 def _confirmed_fault(doc: Doc, record: Mapping[str, Any]) -> Fault | None:

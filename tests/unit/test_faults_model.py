@@ -324,3 +324,18 @@ def test_a_bad_pool_setting_that_reaches_the_runner_fails_the_run(monkeypatch):
         lockstep.make_runner(lambda *a, **k: [])(FirstCallableBackend(task_dict), requests[:1])
     _, errors, status = faults._report.lines({})
     assert status == faults.EXIT_FAULTS and "the lockstep runner: ValueError" in errors[0]
+
+
+def test_a_failed_request_in_a_multi_turn_open_ended_episode_is_errored_not_mapped(monkeypatch):
+    from proactivebench_ext.lmms import oeg_hooks
+
+    monkeypatch.setattr(faults, "_report", faults._RunReport())
+    doc = oeg_hooks.oeg_rows("ROD", "oeg_multiturn")[0]
+    _, _, terminal, outputs, info = oeg_hooks.doc_to_text_multiturn(doc, previous_output=[SENTINEL], round_idx=1)
+    record = json.loads(outputs[0])
+    assert terminal and info["state"]["errored"] and record["fault"]["kind"] == "model" and record["oeg_turns"] == []
+    assert record["fault"]["request"] == hooks.episode_from_doc(doc).observe().prompt  # the open question sent
+    values = oeg_hooks.process_results_multiturn(doc, [outputs[0]])
+    assert values[faults.ERRORS] == 1.0 and "acc" not in values and values["oeg_judge"]["fault"]["kind"] == "model"
+    record["fault"]["answer"] = "A banana."  # not a failure text: not taken as a model fault
+    assert oeg_hooks.process_results_multiturn(doc, [json.dumps(record)])[faults.ERRORS] == 0.0
