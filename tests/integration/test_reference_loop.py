@@ -13,13 +13,16 @@ have several turns and both outcomes; the test checks that too, or parity would 
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from proactivebench_ext.core.engine import new_episode
 from proactivebench_ext.data.synth import generate
 from proactivebench_ext.testing.families import llava_onevision, qwen2_5_vl
 from proactivebench_ext.testing.reference_loop import ReferenceEpisode, ReferencePlayer, play_test_set
@@ -174,3 +177,30 @@ def test_the_backends_defaults_are_not_the_protocol(checkpoints, synth_dir):
         grid = processor.image_processor(images=images, return_tensors="pt")["image_grid_thw"]
         tokens[name] = int(grid.prod()) // processor.image_processor.merge_size ** 2
     assert tokens["backend default"] > 10 * tokens["reference"], tokens
+
+
+def test_an_image_the_processor_rejects_ends_the_reference_pass_but_errors_one_episode_here(
+        checkpoints, synth_dir, offline_env, tmp_path_factory):
+    """A COCO crop of 210x1 pixels: valid for the engine and for LLaVA-OneVision, refused by
+    Qwen2.5-VL's image preparation (aspect ratio over 200). docs/faithfulness.md."""
+    data = tmp_path_factory.mktemp("rejected_image")
+    shutil.copytree(synth_dir, data, dirs_exist_ok=True)
+    jsonl = data / "coco2014_preprocessed.jsonl"
+    rows = [json.loads(line) for line in jsonl.read_text("utf-8").splitlines()]
+    rows[0]["crop"] = {**rows[0]["crop"], "left": 0, "width": 210}
+    rows[0]["crop"]["height"] = rows[0]["crop"]["top"] - rows[0]["vertical_step"] + 1  # the first box: 1 px high
+    jsonl.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    left, top, right, bottom = new_episode("COCO", rows[0], data).observe().crop
+    assert (right - left, bottom - top) == (210, 1)
+
+    with pytest.raises(ValueError, match="aspect ratio"):  # the reference loop: the scenario's pass is lost
+        play_test_set(ReferencePlayer(checkpoints["qwen2_5_vl"]), data, ["COCO"])
+
+    run = run_lmms_eval(["--model", "qwen2_5_vl", "--model_args", model_args(checkpoints["qwen2_5_vl"], "qwen2_5_vl"),
+                         "--batch_size", "1", "--tasks", "proactive_coco", "--limit", "2"],
+                        {**offline_env, "PROACTIVEBENCH_DATA_DIR": str(data)}, tmp_path_factory.mktemp("rejected_run"))
+    rejected, played = run.records("proactive_coco")
+    assert rejected["fault"]["kind"] == "data" and "aspect ratio must be smaller than 200" in rejected["fault"]["reason"]
+    assert rejected["num_turns"] == 0 and not rejected["correct"]
+    assert played["fault"] is None and played["num_turns"] >= 1
+    assert run.metric("proactive_coco", "errors") == 1
