@@ -339,3 +339,17 @@ def test_a_failed_request_in_a_multi_turn_open_ended_episode_is_errored_not_mapp
     assert values[faults.ERRORS] == 1.0 and "acc" not in values and values["oeg_judge"]["fault"]["kind"] == "model"
     record["fault"]["answer"] = "A banana."  # not a failure text: not taken as a model fault
     assert oeg_hooks.process_results_multiturn(doc, [json.dumps(record)])[faults.ERRORS] == 0.0
+
+
+def test_any_exception_cutting_or_loading_an_image_is_a_data_fault(monkeypatch):
+    task_dict, _ = agentic_requests()
+    doc = task_dict["proactive_coco"]["test"][0]
+
+    def cut(ref, short_edge=None, data_dir=None):
+        raise ValueError("Coordinate 'right' is less than 'left'")  # what PIL says about an inverted box
+
+    monkeypatch.setattr(faults, "load_turn_image", cut)
+    ref = SimpleNamespace(image_path="coco2014/val2014/x.jpg", crop=(5, 0, 1, 4), short_edge=None)
+    fault = faults.load_images(doc, [ref])
+    assert isinstance(fault, faults.Fault) and fault.field == "image" and fault.file == "coco2014/val2014/x.jpg"
+    assert "ValueError: Coordinate 'right' is less than 'left'" in fault.reason and "check-data" in fault.fix
