@@ -84,8 +84,8 @@ for line in shown:
 if expected:
     names = sorted({re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0] for req in expected}, key=str.lower)
     print(f"= pip notes that {len(names)} declared requirements of lmms-eval (or {', '.join(sys.argv[3:]) or '-'}) are "
-          f"not installed ({', '.join(names)}): expected, they are installed with --no-deps and never import them "
-          "on our tasks' paths (docs/install.md)")
+          f"not installed ({', '.join(names)}): expected, since those are installed with --no-deps and what "
+          "they need is installed by name (docs/install.md)")
 EOF
   return "$rc"
 }
