@@ -47,6 +47,7 @@ IN_DOMAIN = ("QD", "COCO")
 OUT_OF_DOMAIN = ("ROD", "VSOD", "MVP-N", "IN-C", "CIT")
 CONTROL = "control"
 REQUIRED_GAIN = 0.15
+METRICS = ("acc", "psr", "reward", "reward_first_turn", "reward_per_turn")
 
 
 @dataclass(frozen=True)
@@ -209,10 +210,13 @@ def copy_name(name: str) -> str:
     return "ckpt_" + name.replace("r_p=", "rp")
 
 
-def evaluate(work: Path, seed: int, name: str, checkpoint: Path, tasks: str) -> Path:
+def evaluate(work: Path, seed: int, name: str, checkpoint: Path, tasks: str, resume: bool = False) -> Path:
     """lmms-eval on the held-out episodes, from a copy of the checkpoint's folder given by a relative path."""
     folder = work / f"seed{seed}"
     evaluation = folder / "eval" / name
+    if resume and list((evaluation / "results").rglob("*_results.json")):
+        return evaluation / "results"
+    shutil.rmtree(evaluation, ignore_errors=True)
     copy = copy_name(name)
     shutil.copytree(checkpoint, evaluation / copy)
     env = environment()
@@ -225,14 +229,23 @@ def evaluate(work: Path, seed: int, name: str, checkpoint: Path, tasks: str) -> 
     return evaluation / "results"
 
 
-def train_and_evaluate(work: Path, seed: int, arm: str, rp: float, learning_rate: float, settings: Settings) -> None:
-    run_dir = train_arm(work, seed, arm, rp, learning_rate, settings)
-    evaluate(work, seed, arm, run_dir / "merged", "proactivebench")
+def train_and_evaluate(work: Path, seed: int, arm: str, rp: float, learning_rate: float, settings: Settings,
+                       resume: bool = False) -> None:
+    run_dir = work / f"seed{seed}" / "runs" / arm
+    if not (resume and (run_dir / "train_summary.json").is_file()):
+        shutil.rmtree(run_dir, ignore_errors=True)
+        run_dir = train_arm(work, seed, arm, rp, learning_rate, settings)
+    evaluate(work, seed, arm, run_dir / "merged", "proactivebench", resume)
 
 
 # -- reading the results -----------------------------------------------------------------------------
 def heldout_scores(results: Path, data_dir: Path, rp: float) -> dict[str, dict[str, float]]:
-    """scenario -> acc (%), psr and mean reward per played turn, from lmms-eval's logged samples."""
+    """scenario -> acc (%), psr and reward from lmms-eval's logged samples.
+
+    ``reward``: per episode, the mean reward of the turns it played, then the mean over episodes, so
+    every held-out episode counts once, as every train entry gives one training state. Pooling all
+    turns instead (``reward_per_turn``) weighs an episode by its length, which favours whatever
+    happens to prolong long episodes; ``reward_first_turn`` scores every arm on the same states."""
     from proactivebench_ext.core.naming import parse_task_name
     from proactivebench_ext.data.layout import load_test_set
     from proactivebench_ext.report.read import final_payload, iter_samples
@@ -245,16 +258,20 @@ def heldout_scores(results: Path, data_dir: Path, rp: float) -> dict[str, dict[s
             continue
         scenario = parsed[1]
         entries = {str(entry["id"]): entry for entry in load_test_set(scenario, data_dir)}
-        accs, psrs, rewards = [], [], []
+        accs, psrs, per_episode, first_turn, every_turn = [], [], [], [], []
         for record in iter_samples(samples):
             episode = final_payload(record) or {}
             answers = [turn["answer"] for turn in episode.get("turns", [])]
             entry = entries[str(episode["sample_id"])]
             accs.append(100.0 if episode.get("correct") else 0.0)
             psrs.append(float(episode.get("num_requests", 0)))
-            rewards += [reward(scenario, entry, answers[: i + 1], proactive_reward=rp) for i in range(len(answers))]
-        scores[scenario] = {"acc": statistics.mean(accs), "psr": statistics.mean(psrs), "reward": statistics.mean(rewards),
-                            "episodes": len(accs), "turns": len(rewards)}
+            rewards = [reward(scenario, entry, answers[: i + 1], proactive_reward=rp) for i in range(len(answers))]
+            per_episode.append(statistics.mean(rewards))
+            first_turn.append(rewards[0])
+            every_turn += rewards
+        scores[scenario] = {"acc": statistics.mean(accs), "psr": statistics.mean(psrs), "reward": statistics.mean(per_episode),
+                            "reward_first_turn": statistics.mean(first_turn), "reward_per_turn": statistics.mean(every_turn),
+                            "episodes": len(accs), "turns": len(every_turn)}
     missing = set(IN_DOMAIN + OUT_OF_DOMAIN) - set(scores)
     if missing:
         raise RuntimeError(f"{results}: no logged samples for {sorted(missing)}")
@@ -264,7 +281,7 @@ def heldout_scores(results: Path, data_dir: Path, rp: float) -> dict[str, dict[s
 def by_domain(scores: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
     """Macro averages over scenarios: all seven, in-domain (QD, COCO), out-of-domain (the five others)."""
     groups = {"all": IN_DOMAIN + OUT_OF_DOMAIN, "in_domain": IN_DOMAIN, "out_of_domain": OUT_OF_DOMAIN}
-    return {name: {metric: statistics.mean(scores[s][metric] for s in members) for metric in ("acc", "psr", "reward")}
+    return {name: {metric: statistics.mean(scores[s][metric] for s in members) for metric in METRICS}
             for name, members in groups.items()}
 
 
@@ -312,15 +329,17 @@ def plot(curves: Mapping[str, list[list[float]]], path: Path, settings: Settings
 
 def table(result: Mapping[str, Any]) -> str:
     """Table 3-style markdown: per arm, mean +- sd over seeds of acc / psr / reward, in- and out-of-domain."""
-    lines = ["| arm | in-domain acc / psr / reward | out-of-domain acc / psr / reward | all: reward |",
-             "| --- | --- | --- | --- |"]
+    lines = ["| arm | in-domain (QD, COCO) acc / psr / reward | out-of-domain (5) acc / psr / reward | all 7: acc / psr / "
+             "reward | all 7: first-turn reward | all 7: per-turn reward |", "| --- | --- | --- | --- | --- | --- |"]
     for arm, entry in result["arms"].items():
         cells = []
-        for domain in ("in_domain", "out_of_domain"):
+        for domain in ("in_domain", "out_of_domain", "all"):
             m = entry["heldout"][domain]
             cells.append(f"{m['acc']['mean']:.1f} / {m['psr']['mean']:.2f} / {m['reward']['mean']:.3f} ± {m['reward']['sd']:.3f}")
-        overall = entry["heldout"]["all"]["reward"]
-        lines.append(f"| {arm} | {cells[0]} | {cells[1]} | {overall['mean']:.3f} ± {overall['sd']:.3f} |")
+        for metric in ("reward_first_turn", "reward_per_turn"):
+            m = entry["heldout"]["all"][metric]
+            cells.append(f"{m['mean']:.3f} ± {m['sd']:.3f}")
+        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -354,6 +373,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, help="keep every file here (default: a temporary folder, removed)")
     parser.add_argument("--plot", type=Path, help="write the training reward curve (PNG) here")
     parser.add_argument("--table", type=Path, help="write the Table 3-style markdown here")
+    parser.add_argument("--resume", action="store_true", help="with --work: reuse every step a run there finished "
+                        "(the times printed are then this invocation's only)")
     parser.add_argument("--prepare", type=int, metavar="SEED", help=argparse.SUPPRESS)  # internal: one seed's preparation
     parser.add_argument("--settings", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -369,13 +390,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     try:
         encoded = json.dumps(asdict(settings))
+        resume = bool(args.resume and args.work)
         in_pool(args.jobs, [lambda s=s: run([sys.executable, __file__, "--prepare", str(s), "--work", str(work),
-                                             "--settings", encoded], work / f"seed{s}.prepare.log") for s in seeds])
+                                             "--settings", encoded], work / f"seed{s}.prepare.log")
+                            for s in seeds if not (resume and (work / f"seed{s}" / "warm_start.json").is_file())])
         plan = arms(settings, args.quick)
-        tasks = [lambda s=s, a=a, rp=rp, lr=lr: train_and_evaluate(work, s, a, rp, lr, settings)
+        tasks = [lambda s=s, a=a, rp=rp, lr=lr: train_and_evaluate(work, s, a, rp, lr, settings, resume)
                  for s in seeds for a, (rp, lr) in plan.items()]
         tasks.append(lambda: evaluate(work, seeds[0], "base", work / f"seed{seeds[0]}" / "base",
-                                      "proactivebench,proactivebench_reference"))
+                                      "proactivebench,proactivebench_reference", resume))
         in_pool(args.jobs, tasks)
         table3 = report_table3(work, seeds[0], ["base", *plan])
         result = summarise(work, seeds, plan, settings, args.quick)
@@ -384,7 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         wall, cpu = time.perf_counter() - start, cpu_seconds()
         if temporary:
             shutil.rmtree(temporary, ignore_errors=True)
-    result.update(wall_seconds=round(wall, 1), cpu_seconds=round(cpu, 1), jobs=args.jobs)
+    result.update(wall_seconds=round(wall, 1), cpu_seconds=round(cpu, 1), jobs=args.jobs, resumed=bool(args.resume))
     if args.plot:
         plot(result.pop("_curves"), args.plot, settings)
     else:
@@ -411,7 +434,7 @@ def summarise(work: Path, seeds: Sequence[int], plan: Mapping[str, tuple[float, 
             scores = heldout_scores(folder / "eval" / arm / "results", folder / "heldout", rp)
             per_seed.append({"seed": seed, **by_domain(scores), "scenarios": scores})
             curves.append(training_rewards(folder / "runs" / arm))
-        heldout = {domain: {metric: spread([s[domain][metric] for s in per_seed]) for metric in ("acc", "psr", "reward")}
+        heldout = {domain: {metric: spread([s[domain][metric] for s in per_seed]) for metric in METRICS}
                    for domain in ("all", "in_domain", "out_of_domain")}
         first, last = zip(*(rising(c) for c in curves))
         out["arms"][arm] = {"trained_r_p": arm_rp, "learning_rate": learning_rate, "heldout": heldout,
