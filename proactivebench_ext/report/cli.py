@@ -13,11 +13,11 @@ ablations stay absent ("–"), never 0.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ..cli import command_parser
 from ..data.jsonio import write_json_atomic, write_text_atomic
 from .aggregate import DEFAULT_ITERATIONS, Report, build_report
 from .grpo import GrpoLabel, parse_label
@@ -53,7 +53,7 @@ def _paper_names(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m proactivebench_ext report", description=__doc__.split("\n\n")[0])
+    parser = command_parser("report", __doc__)
     parser.add_argument("paths", nargs="+", type=Path, metavar="OUTPUT_DIR",
                         help="folders given to lmms_eval --output_path (searched recursively), or results files")
     parser.add_argument("--out", type=Path, default=Path("report"), help="where report.md, report.json and PNGs go")
