@@ -317,7 +317,7 @@ def plot(curves: Mapping[str, list[list[float]]], path: Path, settings: Settings
         line, = axis.plot(range(1, steps + 1), smooth, label=f"{arm} ({len(per_seed)} seeds, {window}-step mean)")
         axis.plot(range(1, steps + 1), mean, color=line.get_color(), alpha=0.2)
     axis.set_xlabel("GRPO step")
-    axis.set_ylabel(f"training reward (each arm's own r_p; {settings.prompts_per_step}x{settings.num_generations} answers/step)")
+    axis.set_ylabel("training reward (the arm's own r_p)")
     axis.set_title("Tiny LLaVA, format warm start, then GRPO on QD + COCO states")
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
