@@ -115,20 +115,24 @@ def encode_text(text: str) -> bytes:
     return text.encode("utf-8", errors="backslashreplace")
 
 
+def write_fully(fd: int, data: bytes) -> None:
+    """Write every byte to ``fd`` (os.write may write less), fsync, and close it."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
     target = Path(path)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         # os.open with 0o666 so the file gets the usual umask permissions (mkstemp would give 0600).
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_fully(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), data)
         os.replace(temporary, target)
     except OSError as error:
         try:

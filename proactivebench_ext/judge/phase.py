@@ -51,7 +51,7 @@ from typing import Any
 from ..cli import command_parser
 from ..core.naming import parse_task_name
 from ..core.variants import OEG_VARIANTS
-from ..data.jsonio import dumps_strict, write_json_atomic
+from ..data.jsonio import dumps_strict, write_fully, write_json_atomic
 from .client import (
     JudgeClient,
     JudgeConfigError,
@@ -390,14 +390,7 @@ class JudgementStore:
     def append(self, record: Mapping[str, Any]) -> None:
         line = (dumps_strict(record, nan="null", default=str) + "\n").encode("utf-8")  # any string, never NaN
         with self._lock:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                view = memoryview(line)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            write_fully(os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644), line)
             self.latest[(int(record["doc_id"]), str(record["key"]))] = dict(record)
 
 
