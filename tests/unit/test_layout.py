@@ -1,7 +1,7 @@
 """The package's shape: every module imports alone, and layers only import the layers below them.
 
-Layers, lowest first: core (and cli, the commands' shared argument parser) -> data -> judge, report -> lmms -> rl, testing, demo and the command
-line. A module may import its own layer and those below; an import circle between modules fails
+Layers, lowest first: core (and cli, the commands' shared argument parser) -> data -> judge, report -> lmms
+-> rl, testing, demo and the command line. A module may import its own layer and those below; an import circle between modules fails
 too. Imports are read from the source (``ast``), including those inside functions, because a
 lazy import is still a dependency.
 """
