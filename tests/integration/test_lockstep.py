@@ -34,7 +34,9 @@ def test_lmms_eval_results_are_identical_with_and_without_lockstep(model_args, o
     args = [*model_args, "--tasks", "proactivebench"]
     sequential = run_lmms_eval(args, {**offline_env, lockstep.ENABLE_VARIABLE: "0"}, tmp_path / "sequential")
     batched = run_lmms_eval(args, {**offline_env, **SMALL_POOL}, tmp_path / "lockstep", processes=1)
-    assert "lockstep" in batched.log and "lockstep" not in sequential.log
+    assert "ProactiveBench runner: lockstep" in batched.log  # the log names the runner in either mode
+    assert "ProactiveBench runner: lmms-eval's own agentic runner" in sequential.log
+    assert "ProactiveBench runner: lockstep" not in sequential.log
     assert _responses(batched) == _responses(sequential)
     assert batched.results["results"] == sequential.results["results"]
 
