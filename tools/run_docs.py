@@ -41,6 +41,9 @@ DEFAULT_TIMEOUT = 900
 FENCE_OPEN = re.compile(r"^```(\w+)\s*$")
 DIRECTIVE = re.compile(r"^<!--\s*docs-run:\s*(.*?)\s*-->\s*$")
 EXPECT = re.compile(r"^<!--\s*docs-expect:\s*(.*?)\s*-->\s*$")
+# Every page's scratch copy links this checkout's .venv: a block that installs would change it for
+# every later page (an editable install pointing at a scratch folder deleted minutes later).
+INSTALLS = re.compile(r"install\.sh|\bpip\s+install\b|-m\s+venv\b|\bdemo\.sh\b")
 
 
 @dataclass
@@ -179,6 +182,11 @@ def run_pages(pages: list[Path], level: str, *, keep: bool = False, stream=sys.s
             for block in blocks(page):
                 if block.skip:
                     outcomes.append(Outcome(block, "skipped", detail=block.skip))
+                    continue
+                if INSTALLS.search(block.code):
+                    outcomes.append(Outcome(block, "failed", detail="installs into the .venv that every page shares: "
+                                            "mark it <!-- docs-run: skip (installs ...) -->"))
+                    print(f"failed {block.where}: {outcomes[-1].detail}", file=stream, flush=True)
                     continue
                 if block.level not in allowed:
                     outcomes.append(Outcome(block, "skipped", detail=f"{block.level} (run with --level {block.level})"))

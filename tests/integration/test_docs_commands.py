@@ -46,3 +46,16 @@ def test_a_failing_block_and_a_missing_expectation_fail(tmp_path):
     assert [outcome.status for outcome in outcomes] == ["failed", "failed", "skipped"]
     assert "lacks ['goodbye']" in outcomes[0].detail and "exit status 1" in outcomes[1].detail
     assert outcomes[2].detail == "needs a GPU"
+
+
+def test_a_block_that_installs_is_refused_unless_skipped(tmp_path):
+    """Pages share this checkout's .venv: an install block run as written would repoint it."""
+    runner = load_runner()
+    page = tmp_path / "page.md"
+    page.write_text("<!-- docs-run: quick -->\n```bash\nTORCH=keep bash install.sh\n```\n\n"
+                    "<!-- docs-run: skip installs into ./.venv -->\n```bash\npip install -e .\n```\n", "utf-8")
+    with open(tmp_path / "log.txt", "w") as log:
+        outcomes = runner.run_pages([page], "quick", stream=log)
+    assert [outcome.status for outcome in outcomes] == ["failed", "skipped"]
+    assert "installs into the .venv" in outcomes[0].detail
+    assert not any((tmp_path / name).exists() for name in (".venv", "repo"))
