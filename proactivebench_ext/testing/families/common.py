@@ -15,7 +15,8 @@ from typing import Any
 
 from .qwen2_5_vl import answer_tokens, cached_build, redraw
 
-__all__ = ["INIT_RANGE", "answer_tokens", "cached_build", "finish", "llama_text", "tokenizer_with"]
+__all__ = ["INIT_RANGE", "answer_tokens", "cached_build", "clip_vision", "finish", "llama_text", "llava_tokenizer",
+           "tokenizer_with"]
 
 INIT_RANGE = 0.2
 HIDDEN = 64
@@ -36,6 +37,20 @@ def tokenizer_with(special: Iterable[str], *, bos: str | None, eos: str, pad: st
                                         clean_up_tokenization_spaces=False, extra_special_tokens=dict(extra or {}))
     tokenizer.add_tokens(answer_tokens())
     return tokenizer
+
+
+def llava_tokenizer() -> Any:
+    """LLaVA-1.5's and LLaVA-NeXT's tokenizer: Llama's special tokens and ``<image>``."""
+    return tokenizer_with(["<s>", "</s>", "<pad>", "<image>"], bos="<s>", eos="</s>", pad="<pad>",
+                          extra={"image_token": "<image>"})
+
+
+def clip_vision(image_size: int, patch: int) -> Any:
+    """A two-layer CLIP vision tower, the one LLaVA-1.5 and LLaVA-NeXT put in front of the text model."""
+    from transformers import CLIPVisionConfig
+
+    return CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                            image_size=image_size, patch_size=patch, projection_dim=32, initializer_range=INIT_RANGE)
 
 
 def llama_text(tokenizer: Any, **overrides: Any) -> dict[str, Any]:

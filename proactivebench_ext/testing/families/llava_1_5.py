@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import INIT_RANGE, cached_build, finish, llama_text, tokenizer_with
+from .common import cached_build, clip_vision, finish, llama_text, llava_tokenizer
 
 IMAGE_SIZE, PATCH = 28, 14
 CHAT_TEMPLATE = (
@@ -27,12 +27,10 @@ def build(out_dir: Path, *, seed: int = 0) -> Path:
 
 def _write(folder: Path, seed: int) -> None:
     import torch
-    from transformers import CLIPImageProcessor, CLIPVisionConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
+    from transformers import CLIPImageProcessor, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
 
-    tokenizer = tokenizer_with(["<s>", "</s>", "<pad>", "<image>"], bos="<s>", eos="</s>", pad="<pad>",
-                               extra={"image_token": "<image>"})
-    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                              image_size=IMAGE_SIZE, patch_size=PATCH, projection_dim=32, initializer_range=INIT_RANGE)
+    tokenizer = llava_tokenizer()
+    vision = clip_vision(IMAGE_SIZE, PATCH)
     config = LlavaConfig(vision_config=vision, text_config=llama_text(tokenizer),
                          image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
                          vision_feature_select_strategy="default", vision_feature_layer=-2,

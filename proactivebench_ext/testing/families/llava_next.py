@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from .common import INIT_RANGE, cached_build, finish, llama_text, tokenizer_with
+from .common import cached_build, clip_vision, finish, llama_text, llava_tokenizer
 
 IMAGE_SIZE, PATCH = 28, 14
 PINPOINTS = [[28, 28], [28, 56], [56, 28], [56, 56]]
@@ -50,17 +50,14 @@ build_vicuna = partial(build, variant="vicuna")
 def _write(folder: Path, *, variant: str, seed: int) -> None:
     import torch
     from transformers import (
-        CLIPVisionConfig,
         LlavaNextConfig,
         LlavaNextForConditionalGeneration,
         LlavaNextImageProcessor,
         LlavaNextProcessor,
     )
 
-    tokenizer = tokenizer_with(["<s>", "</s>", "<pad>", "<image>"], bos="<s>", eos="</s>", pad="<pad>",
-                               extra={"image_token": "<image>"})
-    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                              image_size=IMAGE_SIZE, patch_size=PATCH, projection_dim=32, initializer_range=INIT_RANGE)
+    tokenizer = llava_tokenizer()
+    vision = clip_vision(IMAGE_SIZE, PATCH)
     text = llama_text(tokenizer, model_type="mistral" if variant == "mistral" else "llama")
     config = LlavaNextConfig(vision_config=vision, text_config=text, image_grid_pinpoints=PINPOINTS,
                              image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
