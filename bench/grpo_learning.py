@@ -24,6 +24,7 @@ finite reward.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -378,6 +379,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--prepare", type=int, metavar="SEED", help=argparse.SUPPRESS)  # internal: one seed's preparation
     parser.add_argument("--settings", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    missing = [name for name in ("trl", "peft") if importlib.util.find_spec(name) is None]
+    if missing:  # say so before minutes of building and warm starts, not in a training log
+        print(f"bench/grpo_learning.py needs the [rl] extra ({', '.join(missing)} missing): "
+              "EXTRAS=rl bash install.sh, or pip install -e '.[rl]'", file=sys.stderr)
+        return 2
     settings = Settings(**json.loads(args.settings)) if args.settings else Settings()
     if args.prepare is not None:
         prepare(args.work, args.prepare, settings)

@@ -14,7 +14,8 @@ A block must exit 0. HTML comments next to a block steer it:
 
 - before it, ``<!-- docs-run: skip REASON -->`` (needs a GPU, the network, placeholders such as
   ``MODEL``...): not run, and the reason is printed; ``<!-- docs-run: quick -->`` or
-  ``<!-- docs-run: slow -->`` sets its level (default: normal); ``timeout=SECONDS`` (default 900).
+  ``<!-- docs-run: slow -->`` sets its level (default: normal); ``timeout=SECONDS`` (default 900);
+  ``needs=MODULE,...``: skipped, saying so, when the environment lacks an optional extra's module.
 - after it, ``<!-- docs-expect: TEXT -->`` (one or more): TEXT must appear in what the block printed.
 
 The environment is the one a newcomer has: no ``PROACTIVEBENCH_*`` variable, Hugging Face offline.
@@ -56,6 +57,7 @@ class Block:
     level: str = "normal"
     skip: str | None = None
     timeout: int = DEFAULT_TIMEOUT
+    needs: tuple[str, ...] = ()
     expect: list[str] = field(default_factory=list)
     language: str = "bash"
 
@@ -75,8 +77,11 @@ def _directive(block: Block, text: str) -> None:
             block.level = word
         elif word.startswith("timeout="):
             block.timeout = int(word.split("=", 1)[1])
+        elif word.startswith("needs="):
+            block.needs = tuple(filter(None, word.split("=", 1)[1].split(",")))
         else:
-            raise ValueError(f"{block.where}: unknown docs-run directive {word!r} (skip, quick, slow, timeout=N)")
+            raise ValueError(f"{block.where}: unknown docs-run directive {word!r} "
+                             "(skip, quick, slow, timeout=N, needs=MODULE,...)")
 
 
 def blocks(page: Path) -> list[Block]:
@@ -150,6 +155,15 @@ class Outcome:
     detail: str = ""
 
 
+def missing_modules(names: tuple[str, ...], env: dict[str, str]) -> list[str]:
+    """The modules of ``names`` that the environment's ``python`` cannot find."""
+    if not names:
+        return []
+    probe = "import importlib.util, sys; print(' '.join(n for n in sys.argv[1:] if importlib.util.find_spec(n) is None))"
+    found = subprocess.run(["python", "-c", probe, *names], env=env, capture_output=True, text=True, check=True)
+    return found.stdout.split()
+
+
 def run_block(block: Block, cwd: Path, env: dict[str, str]) -> Outcome:
     start = time.monotonic()
     # Its own process group, so a timeout or Ctrl-C also ends what the block started (lmms-eval, ...).
@@ -194,6 +208,9 @@ def run_pages(pages: list[Path], level: str, *, keep: bool = False, stream=sys.s
                 if scratch is None:  # one scratch copy per page, made when its first block runs
                     scratch = Path(tempfile.mkdtemp(prefix="run_docs_"))
                     work, env = scratch_copy(scratch / "repo"), newcomer_env(scratch)
+                if missing := missing_modules(block.needs, env):
+                    outcomes.append(Outcome(block, "skipped", detail=f"needs {', '.join(missing)} (an optional extra)"))
+                    continue
                 print(f"run    {block.where} ({block.level}) ...", file=stream, flush=True)
                 outcome = run_block(block, work, env)
                 outcomes.append(outcome)

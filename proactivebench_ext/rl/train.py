@@ -218,15 +218,15 @@ def merge_adapter(base: str, adapter_dir: Path, merged_dir: Path, *, bf16: bool)
 
 def train(recipe: Recipe) -> dict[str, Any]:
     """Run GRPO, save the adapter (and the merged model); returns the run summary."""
+    check_proactive_reward(recipe.proactive_reward)
+    if (problem := missing_vllm(recipe.use_vllm)) is not None:
+        raise RuntimeError(problem)
     try:
         import torch
         from peft import LoraConfig
         from trl import GRPOTrainer
     except ImportError as error:
         raise RuntimeError(f"{INSTALL_HINT} ({error})") from None
-    check_proactive_reward(recipe.proactive_reward)
-    if (problem := missing_vllm(recipe.use_vllm)) is not None:
-        raise RuntimeError(problem)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()

@@ -59,3 +59,14 @@ def test_a_block_that_installs_is_refused_unless_skipped(tmp_path):
     assert [outcome.status for outcome in outcomes] == ["failed", "skipped"]
     assert "installs into the .venv" in outcomes[0].detail
     assert not any((tmp_path / name).exists() for name in (".venv", "repo"))
+
+
+def test_a_block_that_needs_a_missing_extra_is_skipped_saying_which(tmp_path):
+    runner = load_runner()
+    page = tmp_path / "page.md"
+    page.write_text("<!-- docs-run: quick needs=json,surely_no_such_module -->\n```bash\nfalse\n```\n\n"
+                    "<!-- docs-run: quick needs=json -->\n```bash\necho ran\n```\n\n<!-- docs-expect: ran -->\n", "utf-8")
+    with open(tmp_path / "log.txt", "w") as log:
+        outcomes = runner.run_pages([page], "quick", stream=log)
+    assert [outcome.status for outcome in outcomes] == ["skipped", "passed"]
+    assert outcomes[0].detail == "needs surely_no_such_module (an optional extra)"

@@ -29,6 +29,14 @@ from ..fake_hub import COMMIT, FakeHub, folder_files
 MiB, GiB = 1 << 20, 1 << 30
 
 
+@pytest.fixture(autouse=True)
+def online(monkeypatch):
+    """The fake hub is reachable whatever the shell says (HF_HUB_OFFLINE=1 is common on offline boxes)."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+
+
 @pytest.fixture(scope="module")
 def released(tmp_path_factory) -> dict[str, bytes]:
     """A synthetic set laid out as the hub's test/ folder: JSONLs and archives only."""

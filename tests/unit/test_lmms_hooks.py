@@ -262,7 +262,12 @@ def test_baselines_read_options_back_from_every_golden_prompt():
 
 
 def test_tasks_path_holds_the_task_configs():
-    assert registration.tasks_path() == (REPO / "tasks").resolve()
+    """The installed package's task folder holds this checkout's task YAML (the same folder in an
+    editable install; a copy in a wheel or when the tests run from another copy of the tree)."""
+    installed, here = registration.tasks_path(), (REPO / "tasks").resolve()
+    names = sorted(path.relative_to(here).as_posix() for path in here.rglob("*.yaml"))
+    assert len(names) > 40
+    assert sorted(path.relative_to(installed).as_posix() for path in installed.rglob("*.yaml")) == names
 
 
 class FakeTaskManager:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -90,6 +92,7 @@ def test_use_vllm_without_vllm_fails_before_any_model_loads(capsys, monkeypatch,
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--use-vllm needs vLLM" in err and "[rl-vllm]" in err
     assert not (tmp_path / "out").exists()
+    monkeypatch.setitem(sys.modules, "peft", None)  # also without the [rl] extra: the vLLM line comes first
     with pytest.raises(RuntimeError, match="--use-vllm needs vLLM"):
         train.train(train.Recipe(str(tmp_path / "no-model"), tmp_path / "no-data", tmp_path / "out", use_vllm=True))
 
@@ -138,3 +141,18 @@ def test_extras_ask_for_what_trl_supports():
     assert extras["rl-gpu"]["deepspeed"].specifier == trl[("deepspeed", 'extra == "deepspeed"')].specifier
     for extra in ("rl", "rl-gpu", "rl-vllm"):
         assert {"trl", "peft"} <= set(extras[extra])
+
+
+def test_the_learning_benchmark_says_it_needs_the_rl_extra_before_building_anything(tmp_path):
+    """Without trl/peft, bench/grpo_learning.py stops with one line naming the extra, not after minutes
+    of building and warm starts with a traceback from a training log."""
+    bench = Path(__file__).resolve().parents[2] / "bench" / "grpo_learning.py"
+    script = ("import sys, runpy; sys.modules['peft'] = None; import importlib.util as u; real = u.find_spec; "
+              "u.find_spec = lambda name, *a: None if name == 'peft' else real(name, *a); "
+              f"sys.argv = ['grpo_learning.py', '--quick', '--work', {str(tmp_path / 'work')!r}]; "
+              f"runpy.run_path({str(bench)!r}, run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "bench/grpo_learning.py needs the [rl] extra (peft missing): EXTRAS=rl bash install.sh, or pip install -e '.[rl]'"]
+    assert not (tmp_path / "work").exists()
