@@ -147,12 +147,12 @@ def test_the_learning_benchmark_says_it_needs_the_rl_extra_before_building_anyth
     """Without trl/peft, bench/grpo_learning.py stops with one line naming the extra, not after minutes
     of building and warm starts with a traceback from a training log."""
     bench = Path(__file__).resolve().parents[2] / "bench" / "grpo_learning.py"
-    script = ("import sys, runpy; sys.modules['peft'] = None; import importlib.util as u; real = u.find_spec; "
-              "u.find_spec = lambda name, *a: None if name == 'peft' else real(name, *a); "
+    script = ("import sys, runpy; import importlib.util as u; real = u.find_spec; "
+              "u.find_spec = lambda name, *a: None if name in ('trl', 'peft') else real(name, *a); "
               f"sys.argv = ['grpo_learning.py', '--quick', '--work', {str(tmp_path / 'work')!r}]; "
               f"runpy.run_path({str(bench)!r}, run_name='__main__')")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines() == [
-        "bench/grpo_learning.py needs the [rl] extra (peft missing): EXTRAS=rl bash install.sh, or pip install -e '.[rl]'"]
+        "bench/grpo_learning.py needs the [rl] extra (trl, peft missing): EXTRAS=rl bash install.sh, or pip install -e '.[rl]'"]
     assert not (tmp_path / "work").exists()
