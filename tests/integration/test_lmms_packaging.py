@@ -103,8 +103,10 @@ def test_fresh_venv_with_the_wheel_sees_tasks_and_models(wheels, tmp_path, offli
     startup = subprocess.run([python, "-c", "import sys; print(sorted(m for m in sys.modules "
                               "if m.startswith(('lmms_eval', 'proactivebench_ext', 'torch'))))"],
                              capture_output=True, text=True, timeout=60, env=offline_env)
-    # Only the start-up hook and the package folders above it: no engine, no lmms-eval, no torch.
+    # Only the start-up hook, its import hook and the package folders above them: no engine, no
+    # lmms-eval, no torch.
     assert startup.stdout.strip() == str(["proactivebench_ext", "proactivebench_ext.lmms", "proactivebench_ext.lmms.runtime",
+                                          "proactivebench_ext.lmms.runtime.import_hook",
                                           "proactivebench_ext.lmms.runtime.startup"]), "start-up must stay lazy"
 
     script = (

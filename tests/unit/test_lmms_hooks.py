@@ -28,7 +28,7 @@ from proactivebench_ext.data.layout import embedded_data_dir, load_test_set
 from proactivebench_ext.lmms import hooks, registration
 from proactivebench_ext.lmms.baselines import parse_options
 from proactivebench_ext.lmms.hooks import MAX_STEPS_ERROR, doc_rows, episode_from_doc, process_results
-from proactivebench_ext.lmms.runtime import startup, task_index
+from proactivebench_ext.lmms.runtime import import_hook, startup, task_index
 from proactivebench_ext.lmms.runtime.options import UnsupportedOptionError, refuse_unsafe_caching
 
 REPO = Path(__file__).resolve().parents[2]
@@ -295,5 +295,5 @@ def test_startup_hook_never_raises(capsys):
     module = startup
     module._register(object())  # a "lmms_eval.tasks" without TaskManager
     assert "could not register tasks" in capsys.readouterr().err
-    finder = module._Finder()
+    finder = import_hook._Finder()
     assert finder.find_spec("json") is None

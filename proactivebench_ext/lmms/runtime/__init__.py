@@ -3,7 +3,8 @@
 lmms-eval 0.7.3 lacks two things ProactiveBench needs, so we patch it at run time, never its files:
 
 1. :mod:`.task_index` shows our task folder to every TaskManager (no flag needed). Installed by
-   :mod:`.startup`, which ``proactivebench_ext_hook.pth`` imports when Python starts. Gate:
+   :mod:`.startup`, which ``proactivebench_ext_hook.pth`` imports when Python starts (through
+   :mod:`.import_hook`, which :mod:`.backends` uses too). Gate:
    ``task_index.SUPPORTED_LMMS_EVAL``; off with ``PROACTIVEBENCH_NO_AUTOREGISTER=1``.
 2. :mod:`.lockstep` plays our agentic requests from a refilled pool of episodes across all our
    tasks, each round's turns in shared backend calls (overlapping for the ``openai`` backends),

@@ -19,7 +19,7 @@
 The model is loaded before our tasks' ``process_docs`` runs, so fix 2 must be in place when the
 backend's module is imported: :func:`install_on_import` (called from our ``lmms_eval.models``
 entry point, which lmms-eval runs while building its model registry) applies the fixes to each
-backend module as it is imported; :func:`install` (from ``process_docs``) applies them to
+backend module as it is imported (:func:`.import_hook.after_import`); :func:`install` (from ``process_docs``) applies them to
 modules already imported. Fixes 1 and 3 act when ``generate_until`` is called. Gate:
 :data:`TESTED_LMMS_EVAL` and transformers 5; anywhere else lmms-eval stays as it is.
 """
@@ -27,14 +27,12 @@ modules already imported. Fixes 1 and 3 act when ``generate_until`` is called. G
 from __future__ import annotations
 
 import functools
-import importlib.abc
-import importlib.machinery
-import sys
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 from . import lmms_eval_version
+from .import_hook import after_import
 
 TESTED_LMMS_EVAL = ("0.7.3",)
 MEDIA_KEYWORDS = ("images", "videos", "audios")
@@ -148,40 +146,12 @@ def gate_open() -> bool:
     return lmms_eval_version() in TESTED_LMMS_EVAL and transformers_major() >= 5
 
 
-class _FixingLoader(importlib.abc.Loader):
-    """Runs a backend module's own loader, then its fix."""
-
-    def __init__(self, loader: Any, fix: Callable[[ModuleType], None]) -> None:
-        self.loader, self.fix = loader, fix
-
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
-        return self.loader.create_module(spec)
-
-    def exec_module(self, module: ModuleType) -> None:
-        self.loader.exec_module(module)
-        self.fix(module)
-
-
-class _FixOnImport(importlib.abc.MetaPathFinder):
-    def find_spec(self, name: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
-        if name not in FIXES:
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(name, path, target)
-        if spec is None or spec.loader is None:
-            return None
-        spec.loader = _FixingLoader(spec.loader, FIXES[name])
-        return spec
-
-
 def install_on_import() -> bool:
     """Fix each backend module when it is imported (or now, if it already was); cheap: imports nothing."""
     if not gate_open():
         return False
     for name, fix in FIXES.items():
-        if name in sys.modules:
-            fix(sys.modules[name])
-    if not any(isinstance(finder, _FixOnImport) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _FixOnImport())
+        after_import(name, fix)
     return True
 
 

@@ -12,6 +12,8 @@ TaskManager. Nothing heavy is imported at start-up, nothing here ever raises, an
 import os
 import sys
 
+from .import_hook import after_import
+
 _TARGET = "lmms_eval.tasks"
 _NO_AUTOREGISTER = "PROACTIVEBENCH_NO_AUTOREGISTER"
 
@@ -34,54 +36,11 @@ def _register(module):
         _warn(f"could not register tasks with lmms-eval ({type(exc).__name__}: {exc})")
 
 
-class _Loader:
-    """Wraps the real loader of ``lmms_eval.tasks`` to register right after it executes."""
-
-    def __init__(self, inner):
-        self._inner = inner
-
-    def create_module(self, spec):
-        return self._inner.create_module(spec)
-
-    def exec_module(self, module):
-        self._inner.exec_module(module)
-        _register(module)
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
-
-
-class _Finder:
-    """One-shot meta-path finder: defers to the other finders, then wraps the loader."""
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname != _TARGET:
-            return None
-        try:
-            sys.meta_path.remove(self)
-        except ValueError:
-            pass
-        try:
-            for finder in sys.meta_path:
-                find_spec = getattr(finder, "find_spec", None)
-                spec = find_spec(fullname, path, target) if find_spec else None
-                if spec is not None:
-                    if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                        spec.loader = _Loader(spec.loader)
-                    return spec
-        except Exception:
-            return None
-        return None
-
-
 def install():
     try:
         if os.environ.get(_NO_AUTOREGISTER, "").strip().lower() in ("1", "true", "yes", "on"):
             return
-        if _TARGET in sys.modules:
-            _register(sys.modules[_TARGET])
-        elif not any(isinstance(finder, _Finder) for finder in sys.meta_path):
-            sys.meta_path.insert(0, _Finder())
+        after_import(_TARGET, _register)
     except Exception:
         pass
 
