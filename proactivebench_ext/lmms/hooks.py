@@ -328,9 +328,10 @@ def doc_to_text(doc: Doc, lmms_eval_specific_kwargs: Mapping[str, Any] | None = 
     return images, request.text, False, None, info
 
 
-def _errored_round(doc: Doc, fault: Fault, answers: list[Any], settings: Settings,
+def _errored_round(doc: Doc, fault: Fault | faults.RequestFault, answers: list[Any], settings: Settings,
                    episode: Episode | None = None) -> tuple[Any, ...]:
-    """The terminal round of an episode stopped by a data fault: its record, which names the fault."""
+    """The terminal round of an episode stopped by a fault (its data, or a request that got no
+    answer): its record, which names the fault."""
     if faults.doc_fault(doc) is not None:
         record = fault_record(doc, fault)
     else:
@@ -353,11 +354,7 @@ def _request_failed_round(doc: Doc, answers: list[Any], failure: faults.RequestF
                           settings: Settings) -> tuple[Any, ...]:
     """The terminal round of an episode whose request failed: its record, which names the failure."""
     episode = replay(doc, answers, settings)
-    record = episode_record(doc, episode, settings=settings,
-                            fault=failed_request_fault(doc, episode, failure, answer, settings))
-    carried = {"settings": settings} if settings else {}
-    info = {"answers": answers, "state": {"done": True, "correct": False, "errored": True, **carried}}
-    return None, None, True, [json.dumps(record, ensure_ascii=False)], info
+    return _errored_round(doc, failed_request_fault(doc, episode, failure, answer, settings), answers, settings, episode)
 
 
 def scored_record(doc: Doc, answers: Sequence[Any], settings: Settings | None = None) -> dict[str, Any]:

@@ -67,6 +67,7 @@ from .api_retries import pin_client_retries
 from .options import UnsupportedOptionError
 
 TESTED_LMMS_EVAL = ("0.7.3",)
+NO_RESPONSE_ANSWER = faults.failure_answer("model", faults.NO_RESPONSE)  # what the hooks get for "nothing came back"
 STOCK_SIGNATURE = ("lm", "requests", "agentic_trace_mode", "response_cache")
 ENABLE_VARIABLE = "PROACTIVEBENCH_LOCKSTEP"
 POOL_VARIABLE = "PROACTIVEBENCH_LOCKSTEP_POOL"
@@ -389,33 +390,29 @@ class _FailuresHidden:
     def generate_until(self, requests: list[Any]) -> list[Any]:
         shown = []
         for request, raw in zip(requests, _answered(self._lm.generate_until, requests)):
-            failed = _failure_text(raw)
-            if failed is not None or not _encodable(raw):
-                self.kept[id(request)] = failed if failed is not None else raw
+            aside = _not_cacheable(raw)
+            if aside is not None:
+                self.kept[id(request)] = aside
                 raw = None
             shown.append(raw)
         return shown
 
 
-def _encodable(raw: Any) -> bool:
-    from lmms_eval.api.instance import unwrap_generation_output
-
-    output, _ = unwrap_generation_output(raw)
-    try:
-        str(output).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _failure_text(raw: Any) -> str | None:
-    """The failure a backend result stands for (None when it is an answer)."""
+def _not_cacheable(raw: Any) -> Any:
+    """What the runner keeps aside for a result the cache must not hold: the failure text of a
+    request that got no answer, or an answer its UTF-8 log cannot hold; None for any other answer."""
     from lmms_eval.api.instance import unwrap_generation_output
 
     if raw is None:
-        return faults.failure_answer("model", faults.NO_RESPONSE)
+        return NO_RESPONSE_ANSWER
     output, _ = unwrap_generation_output(raw)
-    return output if faults.request_failure(output) is not None else None
+    if faults.request_failure(output) is not None:
+        return output
+    try:
+        str(output).encode("utf-8")
+    except UnicodeEncodeError:
+        return raw
+    return None
 
 
 def _answered(generate: Callable[[list[Any]], list[Any]], batch: list[Any]) -> list[Any]:
@@ -472,11 +469,10 @@ def run_lockstep(lm: Any, requests: list[Any], agentic_trace_mode: str = "basic"
     def execute(batch: list[Any]) -> list[Any]:
         """One result per request: an answer, or the failure text the hooks turn into a fault."""
         if response_cache is None:
-            return [raw if raw is not None else faults.failure_answer("model", faults.NO_RESPONSE)
-                    for raw in _answered(lm.generate_until, batch)]
+            return [raw if raw is not None else NO_RESPONSE_ANSWER for raw in _answered(lm.generate_until, batch)]
         backend = _FailuresHidden(lm)
         results = _answered(lambda part: response_cache.execute(backend, "generate_until", part), batch)
-        return [raw if raw is not None else backend.kept.get(id(request), faults.failure_answer("model", faults.NO_RESPONSE))
+        return [raw if raw is not None else backend.kept.get(id(request), NO_RESPONSE_ANSWER)
                 for request, raw in zip(batch, results)]
 
     def finish(play: _Play) -> None:
