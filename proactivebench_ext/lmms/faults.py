@@ -309,7 +309,7 @@ def errored_values(doc: Doc, fault: Fault | RequestFault, answered: bool = False
     ``answered``: some request of the episode got an answer before the fault."""
     task = _task_of(doc)
     kind = "a model fault (the request failed)" if getattr(fault, "kind", "data") == "model" else "a data fault"
-    _warn(f"ProactiveBench {task}: episode errored on {kind} (excluded from acc/psr): {fault.one_line()}")
+    log("WARNING", f"ProactiveBench {task}: episode errored on {kind} (excluded from acc/psr): {fault.one_line()}")
     _report.errored(task, fault, answered)
     return {ERRORS: 1.0}
 
@@ -335,13 +335,14 @@ def _task_of(doc: Doc) -> str:
         return f"{variant}/{doc.get('scenario')}"
 
 
-def _warn(message: str) -> None:
+def log(level: str, message: str) -> None:
+    """``message`` at ``level`` (``WARNING``, ``ERROR``) through lmms-eval's logger, else on stderr."""
     try:
         from loguru import logger
     except ImportError:
         print(message, file=sys.stderr)
         return
-    logger.warning(message)
+    logger.log(level, message)
 
 
 # -- what the run must not hide -------------------------------------------------------------------
@@ -460,7 +461,7 @@ _report = _RunReport()
 def note_output_error(path: str, reason: str) -> None:
     """An output file that could not be written: an ERROR line and a non-zero exit at the end."""
     _report.output_error(path, reason)
-    _log_error(f"ProactiveBench: could not write {path}: {reason}")
+    log("ERROR", f"ProactiveBench: could not write {path}: {reason}")
 
 
 def note_backend_error(where: str, error: BaseException) -> None:
@@ -468,19 +469,10 @@ def note_backend_error(where: str, error: BaseException) -> None:
     _report.hook_error(where, error)
 
 
-def _log_error(message: str) -> None:
-    try:
-        from loguru import logger
-    except ImportError:
-        print(message, file=sys.stderr)
-        return
-    logger.error(message)
-
-
 def note_task_failure(task: str, fault: Fault) -> None:
     """A task none of whose docs can be played: it fails alone, the rest of the run goes on."""
     _report.failed_task(task, fault)
-    _warn(f"ProactiveBench {task}: nothing playable: {fault.one_line()}")
+    log("WARNING", f"ProactiveBench {task}: nothing playable: {fault.one_line()}")
 
 
 def reported(hook: F) -> F:
@@ -498,7 +490,7 @@ def reported(hook: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _in_lmms_eval_run() -> bool:
+def in_lmms_eval_run() -> bool:
     """``python -m lmms_eval`` (also under accelerate/torchrun) or the ``lmms-eval`` command; never pytest."""
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)
     command = os.path.basename(sys.argv[0]) if sys.argv else ""
@@ -506,7 +498,7 @@ def _in_lmms_eval_run() -> bool:
 
 
 def _at_exit() -> None:
-    if not _in_lmms_eval_run():
+    if not in_lmms_eval_run():
         return
     warnings, errors, status = _report.lines()
     for line in warnings:

@@ -354,7 +354,7 @@ def test_an_exception_escaping_a_hook_is_said_again_at_the_end(monkeypatch):
         process_docs(None)
     assert faults._report.lines()[1] == [
         "ProactiveBench: the run stopped on an error in process_docs: RuntimeError: boom (lmms-eval exits 0 on it)"]
-    assert not faults._in_lmms_eval_run()  # so the exit handler leaves pytest alone
+    assert not faults.in_lmms_eval_run()  # so the exit handler leaves pytest alone
 
 
 def test_fault_one_line_and_json_round_trip():

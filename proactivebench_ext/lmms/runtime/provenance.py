@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import atexit
 import functools
-import os
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .. import faults
 from . import lmms_eval_version
 
 TESTED_LMMS_EVAL = ("0.7.3",)
@@ -144,6 +144,7 @@ def annotate(results: dict[str, Any], eval_tasks: list[Any], lm: Any, cli_args: 
     from ...core.naming import parse_task_name
     from ...data.provenance import describe, engine_version
 
+    versions = engine_version()  # hashes the engine's source: once per run, not per task
     described: dict[tuple[str, str], dict[str, Any]] = {}
     tasks: dict[str, Any] = {}
     generation: dict[str, dict[str, Any]] = {}
@@ -160,7 +161,7 @@ def annotate(results: dict[str, Any], eval_tasks: list[Any], lm: Any, cli_args: 
             entry.update(scenario=scenario, **described[key])
         entry["episodes"] = task_counts(results["results"][name], results.get("n-samples", {}).get(name),
                                         loaded, unplayable)
-        entry.update(package_version=__version__, engine_version=engine_version())
+        entry.update(package_version=__version__, engine_version=versions)
         tasks[name] = entry
         kwargs = getattr(getattr(output.task, "config", None), "generation_kwargs", None) or {}
         generation[name] = {k: v for k, v in dict(kwargs).items() if isinstance(v, (str, int, float, bool, list))}
@@ -235,8 +236,8 @@ def wrap(stock: Callable[..., Any]) -> Callable[..., Any]:
                 annotate(results, get_task_list(task_dict), lm, cli_args, dtype)
             except Exception as error:  # noqa: BLE001 - never lose a run's results to its provenance
                 results.setdefault(BLOCK, {"format": FORMAT, "error": f"{type(error).__name__}: {error}"})
-                _warn(f"ProactiveBench: could not record where the data came from ({error}); the results file "
-                      "has no provenance")
+                faults.log("WARNING", f"ProactiveBench: could not record where the data came from ({error}); the "
+                           "results file has no provenance")
         return results
 
     evaluate.__wrapped_stock__ = stock  # type: ignore[attr-defined]
@@ -261,24 +262,9 @@ def install() -> bool:
     return True
 
 
-def _warn(message: str) -> None:
-    try:
-        from loguru import logger
-    except ImportError:
-        print(f"WARNING {message}", file=sys.stderr)
-        return
-    logger.warning(message)
-
-
-def _in_lmms_eval_run() -> bool:
-    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    command = os.path.basename(sys.argv[0]) if sys.argv else ""
-    return getattr(spec, "name", None) == "lmms_eval.__main__" or command in ("lmms-eval", "lmms_eval")
-
-
 def _say_synthetic() -> None:
     """The last line after lmms-eval's table: which tasks were synthetic."""
-    if not _synthetic_seen or not _in_lmms_eval_run():
+    if not _synthetic_seen or not faults.in_lmms_eval_run():
         return
     kinds = ", ".join(sorted(set(_synthetic_seen.values())))
     names = sorted(_synthetic_seen)
