@@ -144,13 +144,13 @@ MAX_COORDINATE = 1_000_000  # COCO crop coordinates and steps, in pixels
 # ``-`` or space) and alignment, sign, zero padding, a width below 100, and an int/str type.
 _FORMAT_SPEC = re.compile(r"(?:[0-9A-Za-z_ -]?[<>=^])?[+ -]?0?\d{0,2}[bdoxXs]?")
 _WINDOWS_DRIVE = re.compile(r"[A-Za-z]:")
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # what a JSON \\ud800 escape can carry and UTF-8 cannot
 
 
 def unencodable_reason(text: str) -> str | None:
     """Why ``text`` is not valid Unicode text (None when it is): a lone surrogate, which a JSON
     ``\\ud800`` escape can carry but no UTF-8 file, tokenizer or Arrow table can hold."""
-    found = _LONE_SURROGATE.search(text)
+    found = LONE_SURROGATE.search(text)
     if found is None:
         return None
     return (f"holds a lone surrogate U+{ord(found.group()):04X} at character {found.start() + 1}, which is not "

@@ -22,6 +22,7 @@ from ..core.constants import load_benchmark
 from ..core.engine import InvalidEntryError, new_episode, reachable_images
 from ..core.naming import acronym_of, dataset_name
 from .errors import DataError
+from .jsonio import encode_text
 from .layout import POINT_AT_LOCAL_COPY, data_folder, iter_jsonl, jsonl_path, may_be_test_row, test_ids
 from .validate import (
     Fault,
@@ -64,7 +65,7 @@ def printable(text: str) -> str:
     (a JSONL may hold lone surrogates such as ``"\\udc80"``, which are valid JSON)."""
     if "\n" in text or "\r" in text:
         text = " ".join(text.split())
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return encode_text(text).decode("utf-8")
 
 
 def _cut(text: str, limit: int) -> str:

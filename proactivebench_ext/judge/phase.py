@@ -50,8 +50,9 @@ from typing import Any
 
 from ..cli import command_parser
 from ..core.naming import parse_task_name
+from ..core.scenarios import LONE_SURROGATE
 from ..core.variants import OEG_VARIANTS
-from ..data.jsonio import dumps_strict, write_fully, write_json_atomic
+from ..data.jsonio import dumps_strict, encode_text, write_fully, write_json_atomic
 from .client import (
     JudgeClient,
     JudgeConfigError,
@@ -75,7 +76,6 @@ FILTER = "none"  # lmms-eval's filter name in result keys ("metric,none")
 # tokens even for text of one token per character. Longer answers (a model looping until
 # max_new_tokens) are cut, and their records say so.
 MAX_JUDGED_ANSWER_CHARS = 16_000
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 # -- what the judge needs, as logged at generation time -----------------------------------------
@@ -117,7 +117,7 @@ def judged_text(answer: str) -> tuple[str, bool]:
     """The answer as the judge gets it, and whether it was cut: at most
     :data:`MAX_JUDGED_ANSWER_CHARS` characters, lone surrogates as U+FFFD."""
     cut = answer[:MAX_JUDGED_ANSWER_CHARS]
-    return _LONE_SURROGATE.sub("\ufffd", cut), len(answer) > MAX_JUDGED_ANSWER_CHARS
+    return LONE_SURROGATE.sub("\ufffd", cut), len(answer) > MAX_JUDGED_ANSWER_CHARS
 
 
 # -- pure scoring --------------------------------------------------------------------------------
@@ -165,9 +165,6 @@ def mean_of_judged(values: Iterable[float | None]) -> float | None:
     return sum(judged) / len(judged) if judged else None
 
 
-judged_mean = mean_of_judged  # the judge phase's name for it
-
-
 def group_mean(metrics: Sequence[float | None], sizes: Sequence[int], weight_by_size: bool = False) -> float | None:
     """A group's score from its tasks' (lmms-eval's ``aggregate_metric_list`` signature): their
     mean, weighted by size if asked; None when a task has no value (as :func:`group_summary`)."""
@@ -182,7 +179,7 @@ def summarize(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     judged/malformed/unjudged counts."""
     values = [record_values(record) for record in records]
     judged = [r for r in records if r.get("status") == JUDGED]
-    summary: dict[str, Any] = {name: judged_mean(v[name] for v in values) for name in METRICS}
+    summary: dict[str, Any] = {name: mean_of_judged(v[name] for v in values) for name in METRICS}
     summary.update(samples=len(records), judged=len(judged), malformed=sum(1 for r in judged if not r.get("well_formed")),
                    unjudged=len(records) - len(judged))
     return summary
@@ -597,8 +594,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               "command once the judge is back to judge the rest.", file=sys.stderr)
         return 3
     if left:
-        print(f"{len(left)} answer(s) unjudged (judge errors, see the judgements files); rerun to retry them:\n"
-              f"{unjudged_summary(left)}".encode("utf-8", "backslashreplace").decode("utf-8"), file=sys.stderr)
+        message = (f"{len(left)} answer(s) unjudged (judge errors, see the judgements files); rerun to retry them:\n"
+                   f"{unjudged_summary(left)}")
+        print(encode_text(message).decode("utf-8"), file=sys.stderr)  # a judge's message may hold any string
         return 1
     return 0
 
