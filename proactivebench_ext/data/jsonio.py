@@ -39,7 +39,8 @@ _ESCAPED = re.compile("[\ud800-\udfff\x85\u2028\u2029]")
 class WriteError(OSError):
     """An output file could not be written; the message names the path and the reason.
 
-    ``errno`` and ``filename`` are those of the failure; ``str()`` is the message alone.
+    ``errno``, ``strerror`` (the reason alone) and ``filename`` are those of the failure; ``str()``
+    is the message alone.
     """
 
     def __str__(self) -> str:
@@ -139,8 +140,9 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
             temporary.unlink(missing_ok=True)
         except OSError:
             pass
-        failure = WriteError(f"cannot write {target}: {error.strerror or error}")
-        failure.errno, failure.filename = error.errno, str(target)
+        reason = error.strerror or str(error)
+        failure = WriteError(f"cannot write {target}: {reason}")
+        failure.errno, failure.strerror, failure.filename = error.errno, reason, str(target)
         raise failure from error
 
 

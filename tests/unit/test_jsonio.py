@@ -117,6 +117,7 @@ def test_atomic_write_replaces_and_keeps_the_old_file_on_failure(tmp_path, monke
         jsonio.write_json_atomic(path, [3])
     assert str(path) in str(caught.value) and "No space left" in str(caught.value)
     assert caught.value.errno == errno.ENOSPC and isinstance(caught.value, OSError)
+    assert caught.value.strerror == "No space left on device"  # the reason alone, for callers that name the path themselves
     monkeypatch.undo()
     assert jsonio.loads_strict(path.read_text()) == [2]
     assert [p.name for p in tmp_path.iterdir()] == ["samples.json"]

@@ -142,6 +142,5 @@ def _flattened(sample: dict, sanitize_list: Any) -> dict:
 
 def _reason(error: BaseException) -> str:
     if isinstance(error, OSError):
-        reason = error.strerror or str(error)
-        return reason.split(": ", 1)[1] if reason.startswith("cannot write ") and ": " in reason else reason
+        return error.strerror or str(error)
     return f"{type(error).__name__}: {error}"
