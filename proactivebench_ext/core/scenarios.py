@@ -690,11 +690,17 @@ def _crop_box(camera: Camera, h: float, v: float) -> Box:
     return (left, top, right, bottom)
 
 
-def _check_first_box(read: FieldReader, box: Box) -> None:
-    """The first crop must hold a pixel: PIL rounds the box, and an inverted box raises while an
-    empty one reaches the model's processor. Steps only widen it, so later crops hold more."""
+def crop_size(box: Box) -> tuple[int, int]:
+    """(width, height) in pixels of what PIL cuts for ``box``: it rounds each edge first, so a
+    box under one pixel, or inverted, cuts nothing (or raises)."""
     left, top, right, bottom = box
-    width, height = round(right) - round(left), round(bottom) - round(top)
+    return round(right) - round(left), round(bottom) - round(top)
+
+
+def _check_first_box(read: FieldReader, box: Box) -> None:
+    """The first crop must hold a pixel: an inverted box raises in PIL while an empty one reaches
+    the model's processor. Steps only widen it, so later crops hold more."""
+    width, height = crop_size(box)
     for size, axis, edges in ((width, "wide", "right edge (from 'width') must lie right of its left edge (from 'left')"),
                               (height, "high", "bottom edge (from 'height') must lie below its top edge (from 'top')")):
         if size < 1:

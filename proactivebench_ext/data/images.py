@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from PIL import Image
 
 from ..core.ablations import Prompt
+from ..core.scenarios import crop_size
 from .errors import DataError, DataNotFoundError
 from .validate import max_image_pixels, open_image, outside_reason
 
@@ -77,7 +78,7 @@ def load_turn_image(turn: ShownTurn, *, short_edge: int | None = None,
                                            "check-data DIR`") from None
     if turn.crop is not None:
         left, top, right, bottom = turn.crop
-        if round(right) - round(left) < 1 or round(bottom) - round(top) < 1:  # PIL rounds the box, then fails or gives 0x0
+        if min(crop_size(turn.crop)) < 1:  # PIL would raise or cut 0x0
             raise ImageError(path, f"is cropped to {tuple(turn.crop)}, which holds no pixel",
                              "check the row's crop and step fields (`python -m proactivebench_ext check-data DIR`)")
         area = max(right - left, 0) * max(bottom - top, 0)
