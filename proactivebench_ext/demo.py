@@ -246,7 +246,7 @@ def _metric(report: Report, run: RunResult, variant: str, metric: str) -> float 
     """The run's seven-scenario mean; the demo's runs are synthetic, so their row key says so (report.model_key)."""
     logged = next((r for r in report.runs if r.results_file == run.results_file), None)
     for result in logged.tasks.values() if logged else ():
-        cell = report.cell(model_key(logged, result), variant, AVG)
+        cell = report.cell(model_key(logged, result.synthetic), variant, AVG)
         if cell is not None and metric in cell.metrics:
             return cell.metrics[metric]
     return None

@@ -253,9 +253,9 @@ class Report:
         return table_spec(variant, metrics)
 
 
-def model_key(run: Run, result: TaskResult) -> str:
+def model_key(run: Run, synthetic: bool) -> str:
     """``<backend>:<model id>``, plus :data:`SYNTHETIC_KEY` for results on synthetic data (their own row)."""
-    return f"{run.backend}:{run.model_id}" + (SYNTHETIC_KEY if result.synthetic else "")
+    return f"{run.backend}:{run.model_id}" + (SYNTHETIC_KEY if synthetic else "")
 
 
 def _model_rows(runs: Sequence[Run], overrides: Mapping[str, str]) -> dict[str, ModelRow]:
@@ -263,7 +263,7 @@ def _model_rows(runs: Sequence[Run], overrides: Mapping[str, str]) -> dict[str, 
     rows: dict[str, ModelRow] = {}
     for run in runs:
         for synthetic in sorted({result.synthetic for result in run.tasks.values()}) or [False]:
-            key = f"{run.backend}:{run.model_id}" + (SYNTHETIC_KEY if synthetic else "")
+            key = model_key(run, synthetic)
             if key in rows:
                 continue
             name = overrides.get(run.model_id) or overrides.get(run.backend) or paper_name(run.model_id)
@@ -308,7 +308,7 @@ def build_report(runs: Sequence[Run], *, iterations: int = DEFAULT_ITERATIONS, s
     notes: list[str] = []
     for run in sorted(runs, key=lambda r: (r.date, str(r.results_file))):
         for result in run.tasks.values():
-            key = (model_key(run, result), result.variant, result.scenario)
+            key = (model_key(run, result.synthetic), result.variant, result.scenario)
             if key in chosen:
                 notes.append(f"{result.task} of {models[key[0]].display}: {chosen[key][0].results_file} "
                              f"superseded by the later run {run.results_file}")

@@ -12,7 +12,7 @@ from typing import Any
 from ..core.naming import parse_task_name
 
 _RESULTS_FILE = re.compile(r"^(?P<date>.+)_results\.json$")
-PROVENANCE_BLOCK = "proactivebench"  # written by lmms.runtime.provenance
+PROVENANCE_BLOCK = "proactivebench"  # the results files' key that lmms.runtime.provenance writes
 
 
 class ReportError(ValueError):

@@ -31,11 +31,11 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ...report.read import PROVENANCE_BLOCK as BLOCK  # what report and rescore read back
 from .. import faults
 from . import lmms_eval_version
 
 TESTED_LMMS_EVAL = ("0.7.3",)
-BLOCK = "proactivebench"
 FORMAT = "proactivebench_provenance/1"
 SYNTHETIC_MARK = "[synthetic]"
 SYNTHETIC_WARNING = ("ProactiveBench: {tasks} ran on SYNTHETIC data ({kinds}): these figures are not comparable to "
