@@ -9,12 +9,12 @@ from .aggregate import (
     COLUMNS,
     CONFIDENCE,
     PAPER_AVG_EXCLUDED,
-    SYNTHETIC_KEY,
     SYNTHETIC_NOTE,
     Cell,
     ModelRow,
     Report,
     TableSpec,
+    model_key,
     paper_mean,
 )
 from .grpo import GrpoLabel, grpo_json, grpo_markdown
@@ -108,7 +108,7 @@ def report_json(report: Report, grpo_labels: Mapping[str, GrpoLabel] | None = No
                       "method": "percentile; episodes resampled per scenario; avg = mean of the seven scenarios"},
         "runs": [{"results_file": str(r.results_file), "date": r.date, "backend": r.backend, "model_id": r.model_id,
                   "model_args": r.model_args, "limit": r.limit, "tasks": sorted(r.tasks),
-                  "data": sorted({t.source_kind or "unrecorded" for t in r.tasks.values()}),
+                  "data": _source_kinds(r),
                   "settings": dict(r.settings)} for r in report.runs],
         "synthetic": report.synthetic,
         "mixed_data": {task: [{"fingerprint": f, "source": kind, "results_file": path} for f, kind, path in found]
@@ -165,9 +165,13 @@ def _limit(limit: Any) -> str:
     return f"{limit:g}" if isinstance(limit, float) else str(limit)
 
 
+def _source_kinds(run: Run) -> list[str]:
+    return sorted({t.source_kind or "unrecorded" for t in run.tasks.values()})
+
+
 def _data(run: Run) -> str:
     """What data a run read: source kinds (``synthetic`` first) and whether --limit cut it."""
-    kinds = sorted({t.source_kind or "unrecorded" for t in run.tasks.values()})
+    kinds = _source_kinds(run)
     subset = any(t.subset for t in run.tasks.values()) or run.limit not in (None, "")
     return ", ".join(kinds) + (" (subset)" if subset else "")
 
@@ -295,8 +299,8 @@ def report_markdown(report: Report, plots: Sequence[str] = (), grpo_labels: Mapp
     ]
     display = {m.key: m.display for m in report.models}
     for run in sorted(report.runs, key=lambda r: (r.backend, r.model_id, r.date)):
-        key = f"{run.backend}:{run.model_id}"
-        lines.append(_md_row([display.get(key) or display.get(key + SYNTHETIC_KEY, run.model_id), run.backend,
+        shown = display.get(model_key(run, False)) or display.get(model_key(run, True), run.model_id)
+        lines.append(_md_row([shown, run.backend,
                               f"`{run.model_args}`" if run.model_args else "", _limit(run.limit), _data(run),
                               _settings(run), str(len(run.tasks)), f"`{run.results_file}`"]))
     lines.append("")
