@@ -269,7 +269,7 @@ def image_fault_reason(path: str | os.PathLike[str], *, data_dir: str | os.PathL
         return "is missing"
     try:
         with Image.open(path) as image:
-            too_large = _too_large(image)
+            too_large = over_pixel_cap(image)
             if too_large:
                 return too_large
             if decode:
@@ -313,7 +313,8 @@ def strict_decoding() -> Iterator[None]:
                 ImageFile.LOAD_TRUNCATED_IMAGES = _saved_truncated_flag
 
 
-def _too_large(image: Image.Image) -> str | None:
+def over_pixel_cap(image: Image.Image) -> str | None:
+    """Why an opened (not yet decoded) image is too large to decode, or None: its header gives the size."""
     width, height = image.size
     cap = max_image_pixels()
     if width * height > cap:
@@ -328,7 +329,7 @@ def open_image(path: str | os.PathLike[str]) -> Image.Image:
     """
     try:
         with Image.open(path) as opened:
-            too_large = _too_large(opened)
+            too_large = over_pixel_cap(opened)
             if too_large:
                 raise DataError(too_large)
             with strict_decoding():

@@ -32,7 +32,7 @@ from typing import IO
 from PIL import Image
 
 from ...core.scenarios import unsafe_path_reason
-from ...data.validate import max_image_pixels
+from ...data.validate import over_pixel_cap
 from .episodes import Picture
 
 THUMB_EDGE = 256
@@ -146,9 +146,9 @@ def _render(job: _Job) -> Rendered:
                 return Rendered(job.thumb, full_href, *done.size)
         with _open_regular(source) as handle:
             with Image.open(handle) as opened:
-                if opened.size[0] * opened.size[1] > max_image_pixels():
-                    return Rendered(None, None, missing=f"image is {opened.size[0]}x{opened.size[1]}, over the pixel "
-                                                        f"cap: {source}")
+                too_large = over_pixel_cap(opened)
+                if too_large is not None:
+                    return Rendered(None, None, missing=f"image {too_large}: {source}")
                 image = opened.convert("RGB")
             if full is not None and job.crop is None:
                 full.parent.mkdir(parents=True, exist_ok=True)
