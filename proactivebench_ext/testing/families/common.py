@@ -2,24 +2,75 @@
 vision/text configs, and the finishing steps every builder takes (redrawn weights, answer-only
 generation, saving).
 
-The cached build, the weight re-draw and the answer tokens come from :mod:`.qwen2_5_vl`, so every
-family's tiny model answers the same way: greedy runs of whole answers ("A.", an option, a
-category) that depend on the image and the prompt.
+Every family's tiny model answers the same way: greedy runs of whole answers ("A.", an option, a
+category; :func:`answer_tokens`) that depend on the image and the prompt.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .qwen2_5_vl import answer_tokens, cached_build, redraw
-
-__all__ = ["INIT_RANGE", "answer_tokens", "cached_build", "clip_vision", "finish", "llama_text", "llava_tokenizer",
-           "tokenizer_with"]
+__all__ = ["INIT_RANGE", "LETTERS", "answer_tokens", "answers_only", "cached_build", "clip_vision", "finish",
+           "llama_text", "llava_tokenizer", "redraw", "tokenizer_with"]
 
 INIT_RANGE = 0.2
 HIDDEN = 64
+LETTERS = 8  # answer tokens "A." ... "H."
+BUILD_MARKER = "proactivebench_tiny.json"  # written last: its presence (same arguments) means the build is complete
+
+
+def answer_tokens() -> list[str]:
+    """Whole answers the tiny models can emit as one token: option letters, every proactive and
+    abstain option wording and every category of the synthetic set."""
+    from importlib import resources
+
+    from ...data import synth
+
+    wordings = json.loads((resources.files("proactivebench_ext") / "resources" / "proactive_options.json")
+                          .read_text("utf-8"))["options"]
+    answers = [f"{chr(65 + i)}." for i in range(LETTERS)]
+    answers += [option for options in wordings.values() for option in options]
+    answers += [*synth.ABSTAIN, *synth.PEOPLE, *sorted(synth.SHAPES)]
+    return list(dict.fromkeys(answers))
+
+
+def answers_only(tokenizer: Any, ends: Iterable[int] | None = None) -> list[int]:
+    """``suppress_tokens`` for a generation config: every id but the end tokens (end-of-turn by
+    default) and the answer tokens."""
+    allowed = {*(ends if ends is not None else [tokenizer.eos_token_id]), *tokenizer.convert_tokens_to_ids(answer_tokens())}
+    return [i for i in range(len(tokenizer)) if i not in allowed]
+
+
+def redraw(model: Any, init_range: float, seed: int) -> None:
+    """Re-draw every weight matrix from N(0, init_range) (transformers zero-initialises some
+    projectors), so a random model's output depends on its input."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.dim() >= 2:
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * init_range)
+
+
+def cached_build(out_dir: Path, arguments: dict[str, Any], write: Callable[[Path], None]) -> Path:
+    """Run ``write(out_dir)`` unless ``out_dir`` holds a complete build with the same arguments."""
+    out_dir = Path(out_dir)
+    marker = out_dir / BUILD_MARKER
+    if marker.is_file():
+        try:
+            if json.loads(marker.read_text("utf-8")) == arguments:
+                return out_dir
+        except ValueError:
+            pass  # a damaged marker: build again
+        marker.unlink()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write(out_dir)
+    marker.write_text(json.dumps(arguments, sort_keys=True), encoding="utf-8")
+    return out_dir
 
 
 def tokenizer_with(special: Iterable[str], *, bos: str | None, eos: str, pad: str, unk: str = "<unk>",
@@ -71,8 +122,7 @@ def finish(model: Any, tokenizer: Any, folder: Path, seed: int, *, eos_ids: Iter
     generation.eos_token_id = ends if len(ends) > 1 else ends[0]
     generation.pad_token_id = tokenizer.pad_token_id
     generation.bos_token_id = tokenizer.bos_token_id
-    allowed = set(ends) | set(tokenizer.convert_tokens_to_ids(answer_tokens()))
-    generation.suppress_tokens = [i for i in range(len(tokenizer)) if i not in allowed]
+    generation.suppress_tokens = answers_only(tokenizer, ends)
     generation.do_sample = False
     model.save_pretrained(folder)
 

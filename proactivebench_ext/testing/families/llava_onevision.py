@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .qwen2_5_vl import INIT_RANGE, answers_only, cached_build, end_after_answers, qwen_tokenizer, redraw
+from .common import INIT_RANGE, answers_only, cached_build, redraw
+from .qwen2_5_vl import end_after_answers, qwen_tokenizer
 
 IMAGE_SIZE = 28  # the vision tower's input (384 in the released checkpoints)
 PATCH_SIZE = 14

@@ -28,18 +28,16 @@ checkpoint built with the same arguments is already there.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-INIT_RANGE = 0.2
+from .common import INIT_RANGE, LETTERS, answer_tokens, answers_only, cached_build, redraw
+
 MIN_PIXELS = 56 * 56  # as in the released Qwen2.5-VL preprocessor configs
 MAX_PIXELS = 28 * 28 * 16384
-LETTERS = 8  # answer tokens "A." ... "H."
 QWEN_SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
                        "<|image_pad|>", "<|video_pad|>"]
-BUILD_MARKER = "proactivebench_tiny.json"  # written last: its presence (same arguments) means the build is complete
 
 # The structure of Qwen2.5-VL-Instruct's chat template: a default system turn, images and videos
 # as vision spans in content order, the assistant generation prompt.
@@ -63,21 +61,6 @@ CHAT_TEMPLATE = (
 )
 
 
-def answer_tokens() -> list[str]:
-    """Whole answers the tiny models can emit as one token: option letters, every proactive and
-    abstain option wording and every category of the synthetic set."""
-    from importlib import resources
-
-    from ...data import synth
-
-    wordings = json.loads((resources.files("proactivebench_ext") / "resources" / "proactive_options.json")
-                          .read_text("utf-8"))["options"]
-    answers = [f"{chr(65 + i)}." for i in range(LETTERS)]
-    answers += [option for options in wordings.values() for option in options]
-    answers += [*synth.ABSTAIN, *synth.PEOPLE, *sorted(synth.SHAPES)]
-    return list(dict.fromkeys(answers))
-
-
 def qwen_tokenizer(extra_special: Iterable[str] = (), vocab_size: int = 400) -> Any:
     """A Qwen-style tokenizer: byte-level BPE over the benchmark's texts, Qwen's special tokens
     (``<|im_end|>`` ends a turn and generation), the answer tokens as whole words."""
@@ -91,24 +74,6 @@ def qwen_tokenizer(extra_special: Iterable[str] = (), vocab_size: int = 400) -> 
     tokenizer.add_special_tokens({"additional_special_tokens": [*QWEN_SPECIAL_TOKENS, *extra_special]})
     tokenizer.add_tokens(answer_tokens())
     return tokenizer
-
-
-def answers_only(tokenizer: Any) -> list[int]:
-    """``suppress_tokens`` for a generation config: every id but end-of-turn and the answer tokens."""
-    allowed = {tokenizer.eos_token_id, *tokenizer.convert_tokens_to_ids(answer_tokens())}
-    return [i for i in range(len(tokenizer)) if i not in allowed]
-
-
-def redraw(model: Any, init_range: float, seed: int) -> None:
-    """Re-draw every weight matrix from N(0, init_range) (transformers zero-initialises some
-    projectors), so a random model's output depends on its input."""
-    import torch
-
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for parameter in model.parameters():
-            if parameter.dim() >= 2:
-                parameter.copy_(torch.randn(parameter.shape, generator=generator) * init_range)
 
 
 def end_after_answers(model: Any, tokenizer: Any, seed: int, *, strength: float = 60.0,
@@ -130,23 +95,6 @@ def end_after_answers(model: Any, tokenizer: Any, seed: int, *, strength: float 
         embeddings[answers] += strength * direction
         head[tokenizer.eos_token_id] = direction * head.norm(dim=1).mean()
         head[tokenizer.convert_tokens_to_ids(answer_tokens()[:LETTERS])] *= letter_weight
-
-
-def cached_build(out_dir: Path, arguments: dict[str, Any], write: Callable[[Path], None]) -> Path:
-    """Run ``write(out_dir)`` unless ``out_dir`` holds a complete build with the same arguments."""
-    out_dir = Path(out_dir)
-    marker = out_dir / BUILD_MARKER
-    if marker.is_file():
-        try:
-            if json.loads(marker.read_text("utf-8")) == arguments:
-                return out_dir
-        except ValueError:
-            pass  # a damaged marker: build again
-        marker.unlink()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write(out_dir)
-    marker.write_text(json.dumps(arguments, sort_keys=True), encoding="utf-8")
-    return out_dir
 
 
 def build(out_dir: Path, *, seed: int = 0) -> Path:
