@@ -11,14 +11,13 @@ the registry's arguments, and every family that does not run here is listed with
 
 from __future__ import annotations
 
-import re
-import shlex
 from pathlib import Path
 
 import pytest
 
 from proactivebench_ext.testing.families import FAMILIES, NOT_PLAYED_HERE, Family
 from proactivebench_ext.testing.openai_server import LatencyServer
+from tests.documented import documented_commands, option
 from tests.lmms_runs import Run, run_lmms_eval
 
 REPO = Path(__file__).resolve().parents[2]
@@ -73,24 +72,9 @@ def test_api_family_plays_through_the_openai_backend(offline_env, tmp_path) -> N
 
 # ---- docs/models.md ---------------------------------------------------------------------------------------
 
-def documented_commands() -> list[list[str]]:
-    """Every ``python -m lmms_eval`` / ``accelerate launch`` command in docs/models.md's code blocks."""
-    text = MODELS_MD.read_text("utf-8")
-    commands = []
-    for block in re.findall(r"```(?:bash|sh)?\n(.*?)```", text, flags=re.S):
-        for line in block.replace("\\\n", " ").splitlines():
-            if "lmms_eval" in line and "--model " in line:
-                commands.append(shlex.split(line, comments=True))
-    return commands
-
-
-def option(command: list[str], name: str) -> str | None:
-    return command[command.index(name) + 1] if name in command else None
-
-
 def command_for(family: Family) -> list[str]:
     """The documented command of a family: the one whose first checkpoint is this family's."""
-    for command in documented_commands():
+    for command in documented_commands(MODELS_MD):
         args = option(command, "--model_args") or ""
         if option(command, "--model") == family.backend and any(
                 f"{key}={family.checkpoints[0]}" in args for key in ("pretrained", "model_version")):

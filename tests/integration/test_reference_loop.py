@@ -14,8 +14,6 @@ have several turns and both outcomes; the test checks that too, or parity would 
 from __future__ import annotations
 
 import json
-import re
-import shlex
 import shutil
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,8 @@ from proactivebench_ext.data.synth import generate
 from proactivebench_ext.testing.families import llava_onevision, qwen2_5_vl
 from proactivebench_ext.testing.reference_loop import ReferenceEpisode, ReferencePlayer, play_test_set
 
+from ..documented import documented_commands, option
+from ..documented import model_args as documented_model_args
 from ..lmms_runs import run_lmms_eval
 
 REPO = Path(__file__).resolve().parents[2]
@@ -115,22 +115,11 @@ def test_lmms_eval_plays_every_turn_like_the_reference_loop(family, checkpoints,
 def documented_command(backend: str, pretrained_contains: str) -> list[str]:
     """The first lmms-eval command in docs/models.md for ``backend`` whose checkpoint matches."""
     assert MODELS_DOC.is_file(), f"{MODELS_DOC} is missing: it must document the parity commands of every family"
-    text = MODELS_DOC.read_text("utf-8").replace("\\\n", " ")
-    for line in text.splitlines():
-        if "lmms_eval" not in line or not re.search(rf"--model\s+{re.escape(backend)}\b", line):
-            continue
-        words = shlex.split(line.strip().strip("`"))
-        if pretrained_contains in documented_model_args(words).get("pretrained", "").lower():
+    for words in documented_commands(MODELS_DOC):
+        if option(words, "--model") == backend and pretrained_contains in documented_model_args(words).get("pretrained", "").lower():
             return words
     raise AssertionError(f"{MODELS_DOC} has no `python -m lmms_eval --model {backend}` command for a "
                          f"*{pretrained_contains}* checkpoint")
-
-
-def documented_model_args(words: list[str]) -> dict[str, str]:
-    if "--model_args" not in words:
-        return {}
-    pairs = words[words.index("--model_args") + 1].split(",")
-    return dict(pair.split("=", 1) for pair in pairs if "=" in pair)
 
 
 @pytest.mark.parametrize("family", sorted(PARITY))
