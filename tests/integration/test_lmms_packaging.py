@@ -20,8 +20,14 @@ import pytest
 from proactivebench_ext.core.variants import all_groups, all_tasks
 
 REPO = Path(__file__).resolve().parents[2]
-IGNORED = shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache",
-                                 "out", "report", ".whl", ".device")
+_IGNORED_ANYWHERE = shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache",
+                                          ".whl", ".device")
+_IGNORED_AT_ROOT = {"out", "report"}  # run outputs; proactivebench_ext/report is a package and must be copied
+
+
+def ignored_in_copy(directory: str, names: list[str]) -> set[str]:
+    ignored = set(_IGNORED_ANYWHERE(directory, names))
+    return ignored | (_IGNORED_AT_ROOT & set(names)) if Path(directory) == REPO else ignored
 BUILD = ("import sys, setuptools.build_meta as backend; "
          "print(getattr(backend, sys.argv[1])(sys.argv[2]))")
 
@@ -29,7 +35,7 @@ BUILD = ("import sys, setuptools.build_meta as backend; "
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory) -> dict[str, Path]:
     source = tmp_path_factory.mktemp("source") / "proactivebench_ext"
-    shutil.copytree(REPO, source, ignore=IGNORED)
+    shutil.copytree(REPO, source, ignore=ignored_in_copy)
     out = tmp_path_factory.mktemp("wheels")
     built = {}
     for kind, hook in (("regular", "build_wheel"), ("editable", "build_editable")):
@@ -57,11 +63,14 @@ def test_both_wheels_put_the_startup_hook_in_site_packages(wheels, kind):
     assert b"[lmms_eval.models]" in entry_points
     if kind == "regular":
         assert "proactivebench_ext/lmms/runtime/startup.py" in listed
+        modules = {path.relative_to(REPO).as_posix() for path in (REPO / "proactivebench_ext").rglob("*.py")
+                   if "__pycache__" not in path.parts}
+        assert modules <= listed, sorted(modules - listed)  # every module, report/ included
 
 
 def test_a_wheel_built_from_the_sdist_still_has_the_startup_hook(tmp_path):
     source = tmp_path / "source"
-    shutil.copytree(REPO, source, ignore=IGNORED)
+    shutil.copytree(REPO, source, ignore=ignored_in_copy)
     sdist = subprocess.run([sys.executable, "-c", BUILD, "build_sdist", str(tmp_path / "sdist")], cwd=source,
                            capture_output=True, text=True, timeout=300)
     assert sdist.returncode == 0, sdist.stderr[-3000:]
